@@ -1,0 +1,5 @@
+import sys
+
+from tinct.cli import main
+
+sys.exit(main())

@@ -1,0 +1,28 @@
+"""Model families (registered by name), checkpoints and shipped weights.
+
+>>> from tinct.models import create_model, list_models
+>>> "tinctnet" in list_models()
+True
+"""
+
+from tinct.models.checkpoint import (
+    DEFAULT_MODEL,
+    load,
+    read_checkpoint_info,
+    save_checkpoint,
+    shipped_models,
+)
+from tinct.models.registry import build_config, create_model, list_models, model_class, register_model
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "build_config",
+    "create_model",
+    "list_models",
+    "load",
+    "model_class",
+    "read_checkpoint_info",
+    "register_model",
+    "save_checkpoint",
+    "shipped_models",
+]

@@ -1,0 +1,59 @@
+"""The contract every colorization model honours, whatever its insides (torch or NumPy).
+
+Models take lightness in Lab units and return ab in Lab units:
+
+    predict_ab(l: Tensor (B, 1, H, W), L in [0, 100]) -> Tensor (B, 2, h, w), a/b in Lab units
+
+``h, w`` may be smaller than ``H, W`` (chroma is smooth); inference upsamples it and joins it
+to the full-resolution lightness. ``config.input_size`` is the working resolution: inference
+resizes (aspect-preserving, padded) every photo to ``input_size x input_size``.
+
+Training asks the model for its own loss:
+
+    training_loss(l, ab) -> (scalar Tensor, dict of float metrics)
+
+with ``l (B, 1, S, S)`` and ``ab (B, 2, S, S)`` in Lab units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class ColorModel(nn.Module):
+    """Base class of the torch model families.
+
+    Subclasses define a ``Config`` dataclass (with at least ``input_size: int``), take it as
+    their only constructor argument, and implement ``predict_ab`` and ``training_loss``.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type]
+    backend: ClassVar[str] = "torch"
+
+    def __init__(self, config: Any):
+        super().__init__()
+        if not dataclasses.is_dataclass(config):
+            raise TypeError(f"{type(self).__name__} expects a {type(self).__name__}.Config, got {type(config)}")
+        self.config = config
+
+    def predict_ab(self, l: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def training_loss(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def check_lightness_batch(l: torch.Tensor) -> None:
+    """Validate a model input: ``(B, 1, H, W)`` floating L in Lab units."""
+    if l.ndim != 4 or l.shape[1] != 1:
+        raise ValueError(f"expected lightness of shape (B, 1, H, W), got {tuple(l.shape)}")
+    if not l.is_floating_point():
+        raise TypeError(f"expected floating lightness in [0, 100], got {l.dtype}")

@@ -1,0 +1,106 @@
+"""TinctNet: the compact CPU colorizer that ships inside the package.
+
+An encoder reduces the lightness to 1/16 resolution; a global-context branch (Iizuka et al.
+2016) pools the whole scene into one vector and adds it back everywhere, so a photo agrees
+with itself; a decoder with skip connections returns to 1/4 resolution, where chroma is
+predicted (it is smooth, and full-resolution detail comes from the photo's own lightness).
+
+Two heads:
+    ``bins``       : logits over the in-gamut ab bins, rebalanced cross-entropy, annealed-mean
+                     decoding (Zhang et al. 2016) -- vivid colour;
+    ``regression`` : ab directly, L1 loss -- simple, tends to brownish averages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinct.color import LAB
+from tinct.models import ab_bins
+from tinct.models.base import ColorModel, check_lightness_batch
+from tinct.models.registry import register_model
+
+
+def _conv_block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+@register_model("tinctnet")
+class TinctNet(ColorModel):
+    @dataclass
+    class Config:
+        input_size: int = 224  # working resolution (pixels, square)
+        width: int = 32  # channels of the first stage; stages use 1, 2, 4, 8 x width
+        head: str = "bins"  # "bins" or "regression"
+        temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
+        rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
+
+    def __init__(self, config: Config):
+        super().__init__(config)
+        if config.head not in ("bins", "regression"):
+            raise ValueError(f"tinctnet head must be 'bins' or 'regression', got {config.head!r}")
+        if config.input_size % 16:
+            raise ValueError(f"tinctnet input_size must be a multiple of 16, got {config.input_size}")
+        w = config.width
+        self.stage1 = nn.Sequential(_conv_block(1, w, 2), _conv_block(w, w))  # 1/2
+        self.stage2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))  # 1/4
+        self.stage3 = nn.Sequential(_conv_block(2 * w, 4 * w, 2), _conv_block(4 * w, 4 * w))  # 1/8
+        self.stage4 = nn.Sequential(
+            _conv_block(4 * w, 8 * w, 2), _conv_block(8 * w, 8 * w, dilation=2), _conv_block(8 * w, 8 * w)
+        )  # 1/16
+        self.global_context = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
+        self.up3 = _conv_block(8 * w + 4 * w, 4 * w)
+        self.up2 = nn.Sequential(_conv_block(4 * w + 2 * w, 2 * w), _conv_block(2 * w, 2 * w))
+        out_channels = ab_bins.NUM_BINS if config.head == "bins" else 2
+        self.head = nn.Conv2d(2 * w, out_channels, 1)
+        if config.head == "bins":
+            self.register_buffer("bin_centers", ab_bins.bin_centers())
+            uniform = torch.full((ab_bins.NUM_BINS,), 1.0 / ab_bins.NUM_BINS)
+            self.register_buffer("class_weights", ab_bins.rebalancing_weights(uniform, config.rebalance_mix))
+
+    def forward(self, l: torch.Tensor) -> torch.Tensor:
+        """``l (B, 1, H, W)`` Lab L -> ``(B, Q or 2, H/4, W/4)`` logits or normalised ab."""
+        check_lightness_batch(l)
+        x = LAB.normalize_l(l)
+        s1 = self.stage1(x)
+        s2 = self.stage2(s1)
+        s3 = self.stage3(s2)
+        s4 = self.stage4(s3)
+        scene = self.global_context(s4.mean(dim=(2, 3)))  # (B, 8w)
+        s4 = s4 + scene[:, :, None, None]
+        u3 = self.up3(torch.cat([F.interpolate(s4, size=s3.shape[-2:], mode="bilinear", align_corners=False), s3], 1))
+        u2 = self.up2(torch.cat([F.interpolate(u3, size=s2.shape[-2:], mode="bilinear", align_corners=False), s2], 1))
+        return self.head(u2)
+
+    def fit_statistics(self, ab_samples: torch.Tensor) -> None:
+        """Set the rebalancing weights from training colours ``ab_samples (N, 2)`` (Lab units)."""
+        if self.config.head != "bins":
+            return
+        prior = ab_bins.empirical_prior(ab_samples, self.bin_centers)
+        self.class_weights.copy_(ab_bins.rebalancing_weights(prior, self.config.rebalance_mix))
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        if self.config.head == "bins":
+            return ab_bins.annealed_mean(output, self.bin_centers, self.config.temperature)
+        return LAB.unnormalize_ab(torch.tanh(output))
+
+    def predict_ab(self, l: torch.Tensor) -> torch.Tensor:
+        """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H/4, W/4)`` in Lab units."""
+        return self.decode(self(l))
+
+    def training_loss(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        output = self(l)
+        if self.config.head == "bins":
+            loss = ab_bins.rebalanced_cross_entropy(output, ab, self.bin_centers, self.class_weights)
+        else:
+            target = F.adaptive_avg_pool2d(LAB.normalize_ab(ab), output.shape[-2:])
+            loss = F.l1_loss(torch.tanh(output), target)
+        return loss, {"loss": float(loss.detach())}

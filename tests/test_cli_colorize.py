@@ -1,0 +1,104 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinct.cli import main
+from tinct.color import cielab_lightness, gray_to_lightness
+
+from conftest import gray_ramp
+
+
+@pytest.fixture
+def scans(tmp_path):
+    folder = tmp_path / "scans"
+    (folder / "album" / "1950").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sizes = {"a.png": (30, 40), "album/b.png": (41, 23), "album/1950/c.png": (17, 64)}
+    for rel, shape in sizes.items():
+        Image.fromarray(rng.integers(25, 230, shape, dtype=np.uint8), "L").save(folder / rel)
+    Image.fromarray(gray_ramp(), "L").save(folder / "album" / "d.jpg", quality=95)
+    (folder / "album" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return folder
+
+
+def test_folder_is_mirrored_and_a_corrupt_file_is_named(scans, tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "out"
+    status = main(["colorize", str(scans), "-o", str(out), "-m", str(tiny_checkpoint), "-q"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "broken.png" in err
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["a.png", "album/1950/c.png", "album/b.png", "album/d.jpg"]
+    for rel in ["a.png", "album/b.png", "album/1950/c.png"]:
+        gray = np.asarray(Image.open(scans / rel))
+        result = Image.open(out / rel)
+        assert result.size == (gray.shape[1], gray.shape[0]) and result.mode == "RGB"
+        rgb = np.asarray(result)
+        assert np.abs(cielab_lightness(rgb) - gray_to_lightness(gray)).mean() < 0.5
+        assert np.ptp(rgb.astype(int), axis=2).mean() > 10  # coloured, not gray
+
+
+def test_summary_counts_failures(scans, tmp_path, tiny_checkpoint, capsys):
+    main(["colorize", str(scans), "-o", str(tmp_path / "o"), "-m", str(tiny_checkpoint)])
+    err = capsys.readouterr().err
+    assert "colorized 4 photos" in err and "1 failed" in err
+
+
+def test_single_file_goes_beside_it_and_is_not_overwritten(scans, tiny_checkpoint, capsys):
+    source = scans / "a.png"
+    assert main(["colorize", str(source), "-m", str(tiny_checkpoint)]) == 0
+    target = scans / "a_color.png"
+    assert target.exists()
+    before = target.read_bytes()
+    target.write_bytes(b"user's own edit")
+    assert main(["colorize", str(source), "-m", str(tiny_checkpoint)]) == 0
+    assert target.read_bytes() == b"user's own edit"
+    assert "skipped (output exists" in capsys.readouterr().err
+    assert main(["colorize", str(source), "-m", str(tiny_checkpoint), "--overwrite"]) == 0
+    assert target.read_bytes() == before
+
+
+def test_input_is_never_overwritten(scans, tiny_checkpoint, capsys):
+    source = scans / "a.png"
+    before = source.read_bytes()
+    assert main(["colorize", str(source), "-o", str(source), "-m", str(tiny_checkpoint)]) == 1
+    assert source.read_bytes() == before
+    assert "would overwrite the input" in capsys.readouterr().err
+
+
+def test_globs_and_files_mix_and_o_file(scans, tmp_path, tiny_checkpoint):
+    out = tmp_path / "mixed"
+    pattern = str(scans / "album" / "**" / "*.png")
+    assert main(["colorize", pattern, str(scans / "a.png"), "-o", str(out), "-m", str(tiny_checkpoint)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    single = tmp_path / "single.jpg"
+    assert main(["colorize", str(scans / "a.png"), "-o", str(single), "-m", str(tiny_checkpoint)]) == 0
+    assert Image.open(single).format == "JPEG"
+
+
+def test_o_file_with_many_inputs_is_an_error(scans, tmp_path, tiny_checkpoint, capsys):
+    assert main(["colorize", str(scans), "-o", str(tmp_path / "x.png"), "-m", str(tiny_checkpoint)]) == 2
+    assert "names one file" in capsys.readouterr().err
+
+
+def test_missing_input_and_bad_model(tmp_path, tiny_checkpoint, capsys):
+    assert main(["colorize", str(tmp_path / "nope.jpg"), "-m", str(tiny_checkpoint)]) == 2
+    assert "nope.jpg: no such file" in capsys.readouterr().err
+    Image.fromarray(gray_ramp(), "L").save(tmp_path / "g.png")
+    assert main(["colorize", str(tmp_path / "g.png"), "-m", "tinctnte"]) == 2
+    assert "unknown model 'tinctnte'" in capsys.readouterr().err
+
+
+def test_console_script_runs(tmp_path, tiny_checkpoint):
+    Image.fromarray(gray_ramp(), "L").save(tmp_path / "g.png")
+    done = subprocess.run(
+        [sys.executable, "-m", "tinct", "colorize", str(tmp_path / "g.png"), "-m", str(tiny_checkpoint)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "g_color.png").exists()
