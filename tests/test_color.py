@@ -108,3 +108,17 @@ def test_fit_chroma_to_gamut_keeps_lightness_and_hue():
     ratio = fitted[:, 1:] / lab[:, 1:]
     assert torch.allclose(ratio[:, 0], ratio[:, 1])  # same scale on a and b: hue kept
     assert (ratio[[0, 2], 0] < 0.9).all() and (ratio[[0, 2], 0] > 0.1).all()
+
+
+def test_fast_uint8_path_matches_the_reference():
+    from tinct.color import fit_chroma_to_gamut, lab_to_rgb_uint8, to_uint8
+
+    rng = np.random.default_rng(3)
+    l = (rng.random((70, 90)) * 100).astype(np.float32)
+    a, b = (rng.normal(0, 40, (70, 90)).astype(np.float32) for _ in range(2))
+    reference = lab_to_rgb_torch(fit_chroma_to_gamut(torch.from_numpy(np.stack([l, a, b])), dim=0), dim=0)
+    reference = to_uint8(reference.permute(1, 2, 0).numpy()).astype(int)
+    for threads in (1, 2):
+        fast = lab_to_rgb_uint8(l, a, b, threads=threads).astype(int)
+        assert np.abs(fast - reference).max() <= 3
+        assert (fast != reference).mean() < 0.01

@@ -19,6 +19,7 @@ Models see normalised values; the *only* place scaling constants live is :data:`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ __all__ = [
     "seed_luma",
     "chroma",
     "fit_chroma_to_gamut",
+    "lab_to_rgb_uint8",
 ]
 
 
@@ -68,18 +70,16 @@ class LabScale:
 LAB = LabScale()
 
 # sRGB primaries -> CIE XYZ (D65), as in scikit-image.
-_XYZ_FROM_RGB = torch.tensor(
-    [
-        [0.412453, 0.357580, 0.180423],
-        [0.212671, 0.715160, 0.072169],
-        [0.019334, 0.119193, 0.950227],
-    ],
-    dtype=torch.float64,
+_XYZ_FROM_RGB = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
 )
-_RGB_FROM_XYZ = torch.linalg.inv(_XYZ_FROM_RGB)
+_RGB_FROM_XYZ = tuple(tuple(float(v) for v in row) for row in np.linalg.inv(np.array(_XYZ_FROM_RGB)))
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
 _EPSILON = 0.008856  # (6/29)^3, CIE threshold
 _KAPPA_SLOPE = 7.787  # linear-segment slope of f(t)
+_F_INV_THRESHOLD = 0.2068966  # f(_EPSILON) = 6/29
 
 # Weights of the three grayscale conventions the project uses.
 REC601_WEIGHTS = (0.299, 0.587, 0.114)
@@ -99,11 +99,13 @@ def _lab_f(t: torch.Tensor) -> torch.Tensor:
 
 
 def _lab_f_inv(t: torch.Tensor) -> torch.Tensor:
-    return torch.where(t > 0.2068966, t.clamp_min(0.2068966) ** 3, (t - 16 / 116) / _KAPPA_SLOPE)
+    cube = t.clamp_min(_F_INV_THRESHOLD)
+    return torch.where(t > _F_INV_THRESHOLD, cube * cube * cube, (t - 16 / 116) / _KAPPA_SLOPE)
 
 
-def _matrix(m: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return m.to(dtype=like.dtype, device=like.device)
+def _mix(matrix, c0: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    # Explicit 3x3 mixing: far faster than a matmul whose inner dimension is 3.
+    return tuple(row[0] * c0 + row[1] * c1 + row[2] * c2 for row in matrix)
 
 
 def _check_channels(x: torch.Tensor, dim: int, what: str) -> None:
@@ -123,12 +125,9 @@ def rgb_to_lab_torch(rgb: torch.Tensor, dim: int = -3) -> torch.Tensor:
     _check_channels(rgb, dim, "rgb_to_lab")
     if not rgb.is_floating_point():
         raise TypeError(f"rgb_to_lab: expected a floating tensor in [0, 1], got {rgb.dtype}")
-    lin = _srgb_to_linear(rgb).movedim(dim, -1)
-    xyz = lin @ _matrix(_XYZ_FROM_RGB, lin).T
-    xyz = xyz / torch.tensor(_WHITE_D65, dtype=xyz.dtype, device=xyz.device)
-    fx, fy, fz = _lab_f(xyz).unbind(-1)
-    lab = torch.stack((116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)), dim=-1)
-    return lab.movedim(-1, dim)
+    x, y, z = _mix(_XYZ_FROM_RGB, *(_srgb_to_linear(c) for c in rgb.unbind(dim)))
+    fx, fy, fz = (_lab_f(v / white) for v, white in zip((x, y, z), _WHITE_D65))
+    return torch.stack((116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)), dim=dim)
 
 
 def lab_to_rgb_torch(lab: torch.Tensor, dim: int = -3, clamp: bool = True) -> torch.Tensor:
@@ -142,51 +141,126 @@ def lab_to_rgb_torch(lab: torch.Tensor, dim: int = -3, clamp: bool = True) -> to
         sRGB tensor of the same shape, in [0, 1] when ``clamp``.
     """
     _check_channels(lab, dim, "lab_to_rgb")
-    l, a, b = lab.movedim(dim, -1).unbind(-1)
+    l, a, b = lab.unbind(dim)
     fy = (l + 16) / 116
     fx = fy + a / 500
     fz = (fy - b / 200).clamp_min(0)
-    xyz = _lab_f_inv(torch.stack((fx, fy, fz), dim=-1))
-    xyz = xyz * torch.tensor(_WHITE_D65, dtype=xyz.dtype, device=xyz.device)
-    lin = xyz @ _matrix(_RGB_FROM_XYZ, xyz).T
-    rgb = _linear_to_srgb(lin)
-    if clamp:
-        rgb = rgb.clamp(0.0, 1.0)
-    return rgb.movedim(-1, dim)
+    xyz = (_lab_f_inv(f) * white for f, white in zip((fx, fy, fz), _WHITE_D65))
+    rgb = torch.stack([_linear_to_srgb(c) for c in _mix(_RGB_FROM_XYZ, *xyz)], dim=dim)
+    return rgb.clamp(0.0, 1.0) if clamp else rgb
 
 
-def fit_chroma_to_gamut(lab: torch.Tensor, dim: int = -3, steps: int = 8) -> torch.Tensor:
+_GAMUT_L_STEPS = 400  # table rows: L = 0, 0.25, ..., 100
+_GAMUT_HUE_STEPS = 720  # table columns: hue in half-degree steps
+
+
+@lru_cache(maxsize=1)
+def _max_chroma_table() -> torch.Tensor:
+    """Largest in-gamut CIELAB chroma for each (L, hue) cell, float32 ``(401, 720)``.
+
+    Found by bisection on a fine grid, then eroded (minimum over neighbouring cells) so
+    that a nearest-cell lookup never overshoots the gamut between grid points.
+    """
+    l = torch.linspace(0, 100, _GAMUT_L_STEPS + 1, dtype=torch.float64)[:, None].expand(-1, _GAMUT_HUE_STEPS)
+    hue = (torch.arange(_GAMUT_HUE_STEPS, dtype=torch.float64) * (2 * torch.pi / _GAMUT_HUE_STEPS))[None].expand_as(l)
+    low, high = torch.zeros_like(l), torch.full_like(l, 200.0)
+    for _ in range(24):
+        middle = (low + high) / 2
+        rgb = lab_to_rgb_torch(torch.stack([l, middle * hue.cos(), middle * hue.sin()]), dim=0, clamp=False)
+        inside = ((rgb >= 0) & (rgb <= 1)).all(dim=0)
+        low, high = torch.where(inside, middle, low), torch.where(inside, high, middle)
+    padded = torch.cat([low[:, -1:], low, low[:, :1]], dim=1)  # hue wraps around
+    eroded = -torch.nn.functional.max_pool2d(-padded[None, None], 3, stride=1, padding=(1, 0))[0, 0]
+    return eroded.float()
+
+
+def fit_chroma_to_gamut(lab: torch.Tensor, dim: int = -3) -> torch.Tensor:
     """Scale down the chroma of out-of-gamut colours until they fit in sRGB, keeping L and hue.
 
     Clipping RGB channels (what ``lab_to_rgb`` does) changes a colour's lightness; this does
-    not, so a colorized photo keeps its original lightness. A bisection of ``steps`` rounds
-    on the chroma scale of the offending pixels only finds the largest in-gamut scale to
-    within ``2**-steps``.
+    not, so a colorized photo keeps its original lightness. The largest in-gamut chroma comes
+    from a precomputed (L, hue) table, so a 12-megapixel photo costs a few vector operations.
 
     Args:
         lab: ``(*, 3, H, W)`` (channels on ``dim``) in Lab units.
     Returns:
-        Lab of the same shape whose every colour lies in the sRGB gamut (up to the bisection step).
+        Lab of the same shape whose colours lie in the sRGB gamut (to within the table's
+        resolution: RGB overshoots of a few thousandths, removed by the final clip).
     """
     _check_channels(lab, dim, "fit_chroma_to_gamut")
-    rgb = lab_to_rgb_torch(lab, dim=dim, clamp=False)
-    outside = ((rgb < 0) | (rgb > 1)).any(dim=dim)
-    if not bool(outside.any()):
-        return lab
-    channels_last = lab.movedim(dim, -1)
-    chosen = channels_last[outside]  # (M, 3)
-    low = torch.zeros(len(chosen), dtype=lab.dtype, device=lab.device)
-    high = torch.ones_like(low)
-    for _ in range(steps):
-        middle = (low + high) / 2
-        candidate = torch.cat([chosen[:, :1], chosen[:, 1:] * middle[:, None]], dim=1)
-        candidate_rgb = lab_to_rgb_torch(candidate, dim=-1, clamp=False)
-        inside = ((candidate_rgb >= 0) & (candidate_rgb <= 1)).all(dim=-1)
-        low = torch.where(inside, middle, low)
-        high = torch.where(inside, high, middle)
-    fitted = channels_last.clone()
-    fitted[outside] = torch.cat([chosen[:, :1], chosen[:, 1:] * low[:, None]], dim=1)
-    return fitted.movedim(-1, dim)
+    table = _max_chroma_table().to(lab.device)
+    l, a, b = lab.unbind(dim)
+    current = torch.hypot(a, b)
+    row = (l.clamp(0, 100) * (_GAMUT_L_STEPS / 100)).round().long()
+    column = (torch.atan2(b, a) * (_GAMUT_HUE_STEPS / (2 * torch.pi))).round().long() % _GAMUT_HUE_STEPS
+    limit = table[row, column].to(lab.dtype)
+    scale = torch.where(current > limit, limit / current.clamp_min(1e-6), torch.ones_like(current))
+    return torch.stack((l, a * scale, b * scale), dim=dim)
+
+
+_FAST_CHUNK = 1 << 16  # pixels per block: the block's temporaries stay in the CPU cache
+_LINEAR_LEVELS = 65535  # linear-light quantisation of the sRGB-encoding table (step 1.5e-5)
+
+
+@lru_cache(maxsize=1)
+def _encode_table_u8() -> np.ndarray:
+    """uint8 sRGB value of each of 65536 linear-light levels in [0, 1]."""
+    linear = torch.arange(_LINEAR_LEVELS + 1, dtype=torch.float64) / _LINEAR_LEVELS
+    return to_uint8(_linear_to_srgb(linear).numpy())
+
+
+def _lab_block_to_rgb_uint8(l: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    f32 = np.float32
+    table = _max_chroma_table().numpy()
+    row = np.clip(l, 0, 100) * f32(_GAMUT_L_STEPS / 100) + f32(0.5)
+    column = np.arctan2(b, a) * f32(_GAMUT_HUE_STEPS / (2 * np.pi)) + f32(_GAMUT_HUE_STEPS + 0.5)
+    limit = table[row.astype(np.int32), column.astype(np.int32) % _GAMUT_HUE_STEPS]
+    current = np.hypot(a, b)
+    scale = np.where(current > limit, limit / np.maximum(current, f32(1e-6)), f32(1))
+    fy = (l + f32(16)) / f32(116)
+    f = (fy + a * scale / f32(500), fy, np.maximum(fy - b * scale / f32(200), f32(0)))
+    xyz = [
+        white * np.where(v > _F_INV_THRESHOLD, v * v * v, (v - f32(16 / 116)) / f32(_KAPPA_SLOPE))
+        for v, white in zip(f, (f32(w) for w in _WHITE_D65))
+    ]
+    encode = _encode_table_u8()
+    for channel, weights in enumerate(_RGB_FROM_XYZ):
+        linear = f32(weights[0]) * xyz[0] + f32(weights[1]) * xyz[1] + f32(weights[2]) * xyz[2]
+        levels = np.clip(linear * f32(_LINEAR_LEVELS) + f32(0.5), 0, _LINEAR_LEVELS).astype(np.int32)
+        out[:, channel] = encode[levels]
+
+
+def lab_to_rgb_uint8(l: np.ndarray, a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Full-resolution Lab planes -> uint8 sRGB ``(H, W, 3)``, chroma fitted to the gamut.
+
+    The fast path for composing a colorized photo at full resolution: the maths of
+    :func:`fit_chroma_to_gamut`, :func:`lab_to_rgb_torch` and :func:`to_uint8`, in NumPy
+    float32 over cache-sized blocks (on ``threads`` threads), with the sRGB encoding read
+    from a 65536-level table. Agrees with the reference path to within 3 levels of 255
+    (the difference arises only at the gamut boundary).
+
+    Args:
+        l, a, b: ``(H, W)`` planes in Lab units.
+    """
+    if not (l.shape == a.shape == b.shape) or l.ndim != 2:
+        raise ValueError(f"expected three (H, W) planes of one shape, got {l.shape}, {a.shape}, {b.shape}")
+    planes = [np.ascontiguousarray(x, dtype=np.float32).reshape(-1) for x in (l, a, b)]
+    out = np.empty((planes[0].size, 3), dtype=np.uint8)
+    starts = range(0, planes[0].size, _FAST_CHUNK)
+
+    def block(start: int) -> None:
+        stop = start + _FAST_CHUNK
+        _lab_block_to_rgb_uint8(*(p[start:stop] for p in planes), out[start:stop])
+
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(block, starts))
+    else:
+        for start in starts:
+            block(start)
+    return out.reshape(*l.shape, 3)
 
 
 def _as_float_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -259,9 +333,15 @@ def lightness_to_gray(l: np.ndarray) -> np.ndarray:
 
 def cielab_lightness(rgb: np.ndarray) -> np.ndarray:
     """CIELAB L ``(...)`` in [0, 100] of an sRGB array ``(..., 3)``."""
-    x = torch.from_numpy(np.ascontiguousarray(_as_float_rgb(rgb)))
-    lin = _srgb_to_linear(x)
-    y = lin @ _matrix(_XYZ_FROM_RGB[1], lin)
+    weights = _XYZ_FROM_RGB[1]
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8 and rgb.ndim >= 1 and rgb.shape[-1] == 3:
+        # Linearise through a 256-entry table: a 12-megapixel photo in a fraction of a second.
+        lin = [_LINEAR_LUT_U8[rgb[..., i]] for i in range(3)]
+        y = torch.from_numpy(weights[0] * lin[0] + weights[1] * lin[1] + weights[2] * lin[2])
+    else:
+        lin = _srgb_to_linear(torch.from_numpy(np.ascontiguousarray(_as_float_rgb(rgb))))
+        y = weights[0] * lin[..., 0] + weights[1] * lin[..., 1] + weights[2] * lin[..., 2]
     return (116 * _lab_f(y) - 16).numpy()
 
 
@@ -286,6 +366,7 @@ def chroma(lab: np.ndarray) -> np.ndarray:
     return np.hypot(lab[..., 1], lab[..., 2])
 
 
+_LINEAR_LUT_U8 = _srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0).to(torch.float32).numpy()
 _LIGHTNESS_LUT_U8 = (
     116 * _lab_f(_srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)) - 16
 ).to(torch.float32).numpy()

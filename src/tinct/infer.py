@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tinct.color import fit_chroma_to_gamut, lab_to_rgb_torch, to_uint8
+from tinct.color import lab_to_rgb_uint8
 from tinct.io import Photo, photo_from_array, read_photo
 
 __all__ = ["Colorizer", "colorize", "resize_and_pad", "default_threads"]
@@ -111,10 +111,8 @@ class Colorizer:
         height, width = photo.lightness.shape
         with torch.inference_mode():
             ab_full = F.interpolate(ab[None].float(), size=(height, width), mode="bilinear", align_corners=False)[0]
-            l = torch.from_numpy(np.ascontiguousarray(photo.lightness, dtype=np.float32))[None]
-            lab = fit_chroma_to_gamut(torch.cat([l, ab_full]), dim=0)  # keeps L, unlike RGB clipping
-            rgb = lab_to_rgb_torch(lab, dim=0)  # (3, H, W)
-            return to_uint8(rgb.permute(1, 2, 0).numpy())
+        a, b = ab_full.numpy()
+        return lab_to_rgb_uint8(photo.lightness, a, b, threads=self.threads)
 
     def colorize_photo(self, photo: Photo) -> np.ndarray:
         """A :class:`~tinct.io.Photo` -> uint8 RGB ``(H, W, 3)`` at full resolution."""
