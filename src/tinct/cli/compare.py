@@ -1,0 +1,59 @@
+"""``tinct compare``: one leaderboard of several models and the gray baseline on the same images.
+
+    tinct compare --models A B ... --data DIR [--out DIR]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinct.cli.evaluate import add_optional_metric_args, expected_error_message, fail
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="leaderboard of several models (and the gray baseline) on the same held-out images",
+        description="Colorize the same held-out truths with every model, in one process, and rank them: "
+        "mean metrics, seconds per image (colorization only) and parameter count, with the gray baseline as a row.",
+    )
+    p.add_argument("--models", nargs="+", required=True, metavar="M", help="shipped weights names or checkpoint paths")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder of held-out colour truths")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder to create for leaderboard.md/.html (default reports/compare-<data>-<timestamp>)")
+    p.add_argument("--allow-train-data", action="store_true",
+                   help="compare even on folders a checkpoint records as its training data")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads for colorization (default: all cores)")
+    add_optional_metric_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.limit is not None and args.limit < 1:
+        return fail(f"--limit must be >= 1, got {args.limit}", 2)
+    if args.out is not None and args.out.exists():
+        return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
+
+    from tinct.evaluate import EvaluationError, compare_models, format_leaderboard_markdown, write_leaderboard
+    from tinct.io import ImageReadError
+    from tinct.metrics.weights import WeightsError
+
+    try:
+        evaluation = compare_models(
+            args.models,
+            args.data,
+            limit=args.limit,
+            allow_train_data=args.allow_train_data,
+            fid_weights=args.fid_weights,
+            lpips_weights=args.lpips_weights,
+            lpips_backbone=args.lpips_backbone,
+            threads=args.threads,
+            comparisons=args.comparisons,
+            progress=not args.no_progress,
+        )
+        folder = write_leaderboard(evaluation, args.out)  # first: a closed stdout pipe must not lose it
+        print(format_leaderboard_markdown(evaluation))
+    except (EvaluationError, ImageReadError, WeightsError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+        return fail(expected_error_message(exc))
+    print(f"\nleaderboard: {folder / 'leaderboard.html'}")
+    return 0

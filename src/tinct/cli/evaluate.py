@@ -1,0 +1,122 @@
+"""``tinct evaluate``: score a model (or another tool's outputs) against held-out truths.
+
+    tinct evaluate --model M --data DIR [--out REPORT] [--limit N]
+    tinct evaluate --pred DIR --gt DIR [--resize] [--out REPORT]
+
+Prints the table (the gray baseline beside the model) and writes a report folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_optional_metric_args(p: argparse.ArgumentParser) -> None:
+    """Options shared with ``tinct compare``."""
+    p.add_argument("--limit", type=int, metavar="N", help="score only the first N images (sorted by path)")
+    p.add_argument("--comparisons", type=int, default=100, metavar="N",
+                   help="comparison thumbnails in the report (first N images; default 100)")
+    p.add_argument("--fid-weights", type=Path, metavar="PATH",
+                   help="pytorch-fid Inception state dict (pt_inception-2015-12-05-*.pth): adds FID; never downloaded")
+    p.add_argument("--lpips-weights", type=Path, metavar="PATH",
+                   help="lpips linear-layer weights (alex.pth or vgg.pth): adds LPIPS, with --lpips-backbone")
+    p.add_argument("--lpips-backbone", type=Path, metavar="PATH",
+                   help="torchvision AlexNet or VGG-16 state dict matching --lpips-weights")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score a model or a folder of outputs on held-out truths (with the gray baseline)",
+        description="Score colorizations against colour truths: PSNR, SSIM, CIEDE2000, ab AuC, colourfulness, "
+        "chroma ratio and more, always beside the gray baseline (each truth's own lightness with no colour). "
+        "Either colorize the truths with --model, or score another tool's outputs with --pred/--gt.",
+    )
+    source = p.add_argument_group("what to score (one of)")
+    source.add_argument("--model", metavar="M", help="shipped weights name or checkpoint path; needs --data")
+    source.add_argument("--data", type=Path, metavar="DIR", help="folder of colour truths (held out from training)")
+    source.add_argument("--pred", type=Path, metavar="DIR", help="folder of outputs made by any tool; needs --gt")
+    source.add_argument("--gt", type=Path, metavar="DIR", help="folder of truths matching --pred by relative path")
+    p.add_argument("--out", type=Path, metavar="REPORT",
+                   help="report folder to create (default reports/<model>-<data>-<timestamp>); never overwritten")
+    p.add_argument("--resize", action="store_true", help="with --pred: resize outputs to their truth's size (bicubic)")
+    p.add_argument("--allow-train-data", action="store_true",
+                   help="evaluate even on folders the checkpoint records as training data (numbers will flatter)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads for colorization (default: all cores)")
+    add_optional_metric_args(p)
+    p.set_defaults(func=run)
+
+
+def fail(message: str, status: int = 1) -> int:
+    print(f"tinct: {message}", file=sys.stderr)
+    return status
+
+
+def expected_error_message(exc: BaseException) -> str:
+    """One line for an expected error (KeyError's str() adds quotes)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc)
+
+
+def _validate(args) -> str | None:
+    if args.model and args.pred:
+        return "--model and --pred cannot be combined (score a model or a folder of outputs, not both)"
+    if args.model:
+        if args.data is None:
+            return "--model needs --data DIR (a folder of held-out colour truths)"
+        if args.gt is not None or args.resize:
+            return "--gt and --resize go with --pred, not --model"
+        return None
+    if args.pred:
+        if args.gt is None:
+            return "--pred needs --gt DIR (the truths)"
+        if args.data is not None or args.allow_train_data:
+            return "--data and --allow-train-data go with --model, not --pred"
+        return None
+    return "give --model M --data DIR, or --pred DIR --gt DIR"
+
+
+def run(args) -> int:
+    problem = _validate(args)
+    if problem:
+        return fail(problem, 2)
+    if args.limit is not None and args.limit < 1:
+        return fail(f"--limit must be >= 1, got {args.limit}", 2)
+    if args.out is not None and args.out.exists():
+        return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
+
+    from tinct.evaluate import EvaluationError, evaluate_model, evaluate_predictions, format_table, write_report
+    from tinct.io import ImageReadError
+    from tinct.metrics.weights import WeightsError
+
+    optional = dict(
+        fid_weights=args.fid_weights,
+        lpips_weights=args.lpips_weights,
+        lpips_backbone=args.lpips_backbone,
+        comparisons=args.comparisons,
+        progress=not args.no_progress,
+        limit=args.limit,
+    )
+    try:
+        if args.model:
+            evaluation = evaluate_model(
+                args.model, args.data, allow_train_data=args.allow_train_data, threads=args.threads, **optional
+            )
+        else:
+            evaluation = evaluate_predictions(args.pred, args.gt, resize=args.resize, **optional)
+        folder = write_report(evaluation, args.out)  # first: a closed stdout pipe must not lose the report
+        print(format_table(evaluation))
+    except (EvaluationError, ImageReadError, WeightsError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+        return fail(expected_error_message(exc))
+    if evaluation.unmatched:
+        for side, names in evaluation.unmatched.items():
+            if names:
+                shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+                what = side.replace("_", "-")
+                print(f"tinct: warning: {len(names)} unmatched {what} file(s) skipped: {shown}", file=sys.stderr)
+    print(f"\nreport: {folder / 'index.html'}")
+    return 0

@@ -1,0 +1,476 @@
+"""Running evaluations: colorize held-out truths (or read another tool's outputs) and score them.
+
+Every evaluation scores the gray baseline on the same images: the truth's own CIELAB L
+with a = b = 0. A colorizer is only worth its weights where it beats that row.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tinct.evaluate.scoring import Stats, TruthScores, gray_baseline, score_pair, set_metrics, summarize, truth_scores
+from tinct.io import ImageReadError, list_images, read_rgb
+
+__all__ = [
+    "BASELINE_NAME",
+    "EvaluationError",
+    "SystemResult",
+    "Evaluation",
+    "Item",
+    "training_folders",
+    "check_held_out",
+    "match_predictions",
+    "parameter_count",
+    "evaluate_model",
+    "evaluate_predictions",
+    "compare_models",
+]
+
+BASELINE_NAME = "gray baseline"
+TRUTH_SET = "__truth__"
+
+
+class EvaluationError(ValueError):
+    """An evaluation cannot run as asked; the message is one line naming the file or value."""
+
+
+@dataclass
+class SystemResult:
+    """The scores of one system (a model, a folder of outputs, or the gray baseline)."""
+
+    name: str
+    kind: str  # "model", "predictions" or "baseline"
+    rows: list[dict[str, float]] = field(default_factory=list)  # one per image, in order
+    seconds: list[float] = field(default_factory=list)  # colorization wall time per image (models)
+    set_scores: dict[str, float] = field(default_factory=dict)
+    parameters: int | None = None
+    source: str | None = None  # checkpoint file or predictions folder
+    held_out: str = ""  # what is known about the overlap with the training data
+
+    def stats(self) -> dict[str, Stats]:
+        """Per-image metric -> mean / std / min / max over the images."""
+        keys = list(self.rows[0]) if self.rows else []
+        return {key: summarize(row[key] for row in self.rows) for key in keys}
+
+    @property
+    def seconds_per_image(self) -> float | None:
+        return float(np.mean(self.seconds)) if self.seconds else None
+
+
+@dataclass
+class Evaluation:
+    """Everything a report needs: per-image scores of every system on the same images."""
+
+    mode: str  # "model", "predictions" or "compare"
+    data: Path  # the truth folder
+    images: list[str]  # image names (relative paths), in scoring order
+    systems: list[SystemResult]
+    truths: list[dict[str, float]]  # per image: colorfulness, mean_chroma of the truth
+    # For the first images: (label, uint8 thumbnail) panels, gray baseline | systems | truth.
+    thumbnails: list[list[tuple[str, np.ndarray]]] = field(default_factory=list)
+    unmatched: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    optional: dict[str, str] = field(default_factory=dict)  # metric -> weight file(s) used
+    created: str = field(default_factory=lambda: _dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+
+    def system(self, name: str) -> SystemResult:
+        for s in self.systems:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def baseline(self) -> SystemResult:
+        return self.system(BASELINE_NAME)
+
+
+@dataclass
+class Item:
+    """One image to score: its name, its truth file and (for --pred) the output file."""
+
+    name: str
+    truth: Path
+    pred: Path | None = None
+
+
+@dataclass
+class _System:
+    result: SystemResult
+    produce: Callable[[Item, np.ndarray], tuple[np.ndarray, float | None]]
+    warm_up: Callable[[np.ndarray], None] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Held-out check
+# ---------------------------------------------------------------------------------------------
+
+
+def _paths_in(value) -> list[str]:
+    """Folder strings inside a ``data_config.sources`` entry (a string, a list, or dicts)."""
+    if isinstance(value, (str, os.PathLike)):
+        return [str(value)]
+    if isinstance(value, dict):
+        for key in ("path", "root", "folder", "dir"):
+            if key in value:
+                return _paths_in(value[key])
+        return [p for v in value.values() for p in _paths_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [p for v in value for p in _paths_in(v)]
+    return []
+
+
+def training_folders(model) -> list[Path] | None:
+    """Training folders recorded in a loaded checkpoint (``extra.data_config.sources``), or None."""
+    info = getattr(model, "checkpoint_info", None) or {}
+    data_config = (info.get("extra") or {}).get("data_config") or {}
+    if "sources" not in data_config:
+        return None
+    return [Path(p).expanduser().resolve() for p in _paths_in(data_config["sources"])]
+
+
+def check_held_out(data: Path, model, name: str, allow_train_data: bool) -> str:
+    """Refuse to score ``model`` on ``data`` when ``data`` overlaps its recorded training folders.
+
+    Overlap means: ``data`` equals a training folder, lies inside one, or contains one.
+    Returns a one-line statement of what was checked (it goes into the report).
+    """
+    folders = training_folders(model)
+    if folders is None:
+        return f"{name}: the checkpoint records no training folders; held-out status not verified"
+    data = data.resolve()
+    overlapping = [f for f in folders if data == f or data.is_relative_to(f) or f.is_relative_to(data)]
+    if not overlapping:
+        return f"{name}: {data} is outside the {len(folders)} training folder(s) recorded in the checkpoint"
+    if not allow_train_data:
+        raise EvaluationError(
+            f"{data}: {name} was trained on {overlapping[0]}; scores on training images flatter the model "
+            f"(evaluate on held-out images, or pass --allow-train-data to do it anyway)"
+        )
+    return f"{name}: WARNING evaluated on its own training data ({overlapping[0]}) by --allow-train-data"
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def parameter_count(model) -> int:
+    """Trainable size of a model: ``num_parameters()`` for torch, else the state-dict array sizes."""
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        if hasattr(model, "num_parameters"):
+            return int(model.num_parameters())
+        return int(sum(p.numel() for p in model.parameters()))
+    return int(sum(np.asarray(v).size for v in model.state_dict().values()))
+
+
+def _key_of(path: Path, root: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def _index(folder: Path, what: str) -> dict[str, Path]:
+    try:
+        files = list_images(folder)
+    except NotADirectoryError:
+        raise EvaluationError(f"{folder}: {what} folder does not exist or is not a folder") from None
+    index: dict[str, Path] = {}
+    for path in files:
+        key = _key_of(path, folder)
+        if key in index:
+            raise EvaluationError(f"{path}: same name as {index[key]} apart from the extension; cannot match {what} files")
+        index[key] = path
+    return index
+
+
+def match_predictions(pred: Path, gt: Path) -> tuple[list[Item], list[str], list[str]]:
+    """Pair outputs with truths by relative path, ignoring the extension.
+
+    Returns (pairs, unmatched outputs, unmatched truths); unmatched lists hold relative paths.
+    """
+    preds, truths = _index(Path(pred), "predictions"), _index(Path(gt), "ground-truth")
+    pairs = [Item(key, truths[key], preds[key]) for key in sorted(truths) if key in preds]
+    unmatched_pred = sorted(preds[k].relative_to(pred).as_posix() for k in preds if k not in truths)
+    unmatched_gt = sorted(truths[k].relative_to(gt).as_posix() for k in truths if k not in preds)
+    return pairs, unmatched_pred, unmatched_gt
+
+
+def _upright_size(path: Path) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, from the header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: not an image Pillow can read ({exc})") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def _thumbnail(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.fromarray(rgb)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
+
+
+class _OptionalMetrics:
+    """FID and LPIPS, built only from weight files the user passed."""
+
+    def __init__(self, fid_weights=None, lpips_weights=None, lpips_backbone=None):
+        self.fid = self.lpips = None
+        self.used: dict[str, str] = {}
+        if (lpips_weights is None) != (lpips_backbone is None):
+            raise EvaluationError("LPIPS needs both --lpips-weights (linear layers) and --lpips-backbone (AlexNet/VGG-16)")
+        if fid_weights is not None:
+            from tinct.metrics import fid
+
+            self.fid = fid.FrechetScorer(fid.fid_inception_from_file(fid_weights))
+            self.used["fid"] = str(fid_weights)
+        if lpips_weights is not None:
+            from tinct.metrics.lpips import lpips_from_files
+
+            self.lpips = lpips_from_files(lpips_weights, lpips_backbone)
+            self.used["lpips"] = f"{lpips_weights} + {lpips_backbone}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+
+def _run(
+    mode: str,
+    data: Path,
+    items: Sequence[Item],
+    systems: list[_System],
+    optional: _OptionalMetrics,
+    comparisons: int,
+    thumbnail_size: int,
+    progress: bool,
+) -> Evaluation:
+    if not items:
+        raise EvaluationError(f"{data}: no images to evaluate")
+    evaluation = Evaluation(mode=mode, data=data, images=[], systems=[s.result for s in systems], truths=[])
+    evaluation.optional = dict(optional.used)
+    if optional.fid is not None and len(items) < 2:
+        raise EvaluationError("FID needs at least 2 images")
+    for index, item in enumerate(_progress(items, len(items), f"evaluating {len(systems) - 1} system(s)", progress)):
+        truth = read_rgb(item.truth)
+        if min(truth.shape[:2]) < 7:
+            raise EvaluationError(f"{item.truth}: {truth.shape[1]}x{truth.shape[0]} px is too small (SSIM needs 7x7)")
+        if index == 0:
+            for system in systems:
+                if system.warm_up is not None:
+                    system.warm_up(truth)  # first-call setup is not charged to the first image
+        info: TruthScores = truth_scores(truth)
+        evaluation.images.append(item.name)
+        evaluation.truths.append({"colorfulness": info.colorfulness, "mean_chroma": info.mean_chroma})
+        panels: dict[str, np.ndarray] | None = {} if index < comparisons else None
+        for system in systems:
+            output, seconds = system.produce(item, truth)
+            if output.shape != truth.shape:
+                source = item.pred or item.truth
+                out_size, truth_size = f"{output.shape[1]}x{output.shape[0]}", f"{truth.shape[1]}x{truth.shape[0]}"
+                raise EvaluationError(f"{source}: output {out_size} differs from truth {truth_size}")
+            row = score_pair(output, truth, info)
+            if optional.lpips is not None:
+                row["lpips"] = optional.lpips.distance(output, truth)
+            if optional.fid is not None:
+                optional.fid.add(system.result.name, output)
+            system.result.rows.append(row)
+            if seconds is not None:
+                system.result.seconds.append(seconds)
+            if panels is not None:
+                panels[system.result.name] = output
+        if optional.fid is not None:
+            optional.fid.add(TRUTH_SET, truth)
+        if panels is not None:
+            order = [BASELINE_NAME] + [s.result.name for s in systems if s.result.name != BASELINE_NAME]
+            labelled = [(name, panels[name]) for name in order] + [("truth", truth)]
+            evaluation.thumbnails.append([(label, _thumbnail(rgb, thumbnail_size)) for label, rgb in labelled])
+    for system in systems:
+        system.result.set_scores = set_metrics(system.result.rows, evaluation.truths)
+        if optional.fid is not None:
+            system.result.set_scores["fid"] = optional.fid.distance(system.result.name, TRUTH_SET)
+    if optional.fid is not None:
+        dims = optional.fid.features(TRUTH_SET).shape[1]
+        if len(evaluation.images) <= dims:
+            evaluation.notes.append(
+                f"FID from {len(evaluation.images)} images of {dims}-d features: the covariances are rank-deficient and "
+                "FID is biased upwards; compare FIDs only between systems scored on the same images"
+            )
+    return evaluation
+
+
+def _baseline_system() -> _System:
+    return _System(SystemResult(BASELINE_NAME, "baseline", parameters=0, source="truth L with a = b = 0"),
+                   lambda item, truth: (gray_baseline(truth), None))
+
+
+def _model_system(model, name: str, held_out: str) -> _System:
+    from tinct.color import cielab_lightness
+    from tinct.infer import Colorizer
+    from tinct.io import Photo
+
+    colorizer = model if isinstance(model, Colorizer) else Colorizer(model)
+
+    def produce(item: Item, truth: np.ndarray):
+        # Exactly the truth's CIELAB L, in float: no 8-bit rounding of the input.
+        photo = Photo(lightness=cielab_lightness(truth), source=item.truth)
+        start = time.perf_counter()
+        output = colorizer.colorize_photo(photo)
+        return output, time.perf_counter() - start
+
+    def warm_up(truth: np.ndarray):
+        colorizer.colorize_photo(Photo(lightness=cielab_lightness(truth[:32, :32])))
+
+    path = getattr(colorizer.model, "checkpoint_path", None)
+    result = SystemResult(name, "model", parameters=parameter_count(colorizer.model),
+                          source=str(path) if path else None, held_out=held_out)
+    return _System(result, produce, warm_up)
+
+
+def _truth_items(data: Path, limit: int | None) -> list[Item]:
+    data = Path(data)
+    try:
+        files = list_images(data)
+    except NotADirectoryError:
+        raise EvaluationError(f"{data}: data folder does not exist or is not a folder") from None
+    if not files:
+        raise EvaluationError(f"{data}: no images found")
+    items = [Item(f.relative_to(data).as_posix(), f) for f in files]
+    return items[:limit] if limit is not None else items
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise EvaluationError(f"--limit must be >= 1, got {limit}")
+
+
+def compare_models(
+    models: Sequence,
+    data: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    allow_train_data: bool = False,
+    fid_weights=None,
+    lpips_weights=None,
+    lpips_backbone=None,
+    threads: int | None = None,
+    comparisons: int = 100,
+    thumbnail_size: int = 192,
+    progress: bool = True,
+    mode: str = "compare",
+) -> Evaluation:
+    """Score each model (shipped name, checkpoint path, or model object) and the gray baseline.
+
+    Each truth becomes a gray input with exactly its CIELAB L, is colorized (timed: wall time
+    of ``Colorizer.colorize_photo`` only, after one untimed warm-up) and scored.
+
+    Raises:
+        EvaluationError: ``data`` overlaps a model's recorded training folders (unless
+            ``allow_train_data``), no images, ...
+    """
+    from tinct.infer import Colorizer
+
+    _check_limit(limit)
+    data = Path(data)
+    items = _truth_items(data, limit)
+    optional = _OptionalMetrics(fid_weights, lpips_weights, lpips_backbone)
+    systems, names = [], set()
+    for spec in models:
+        colorizer = Colorizer(spec, threads=threads)
+        name = colorizer.name
+        if name in names or name == BASELINE_NAME:
+            name = str(spec)
+        names.add(name)
+        held_out = check_held_out(data, colorizer.model, name, allow_train_data)
+        systems.append(_model_system(colorizer, name, held_out))
+    systems.append(_baseline_system())
+    evaluation = _run(mode, data, items, systems, optional, comparisons, thumbnail_size, progress)
+    evaluation.notes = [s.held_out for s in evaluation.systems if s.held_out] + evaluation.notes
+    return evaluation
+
+
+def evaluate_model(model, data: str | os.PathLike, **kwargs) -> Evaluation:
+    """:func:`compare_models` for one model (the ``tinct evaluate --model`` report)."""
+    return compare_models([model], data, mode="model", **kwargs)
+
+
+def evaluate_predictions(
+    pred: str | os.PathLike,
+    gt: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    resize: bool = False,
+    fid_weights=None,
+    lpips_weights=None,
+    lpips_backbone=None,
+    comparisons: int = 100,
+    thumbnail_size: int = 192,
+    progress: bool = True,
+) -> Evaluation:
+    """Score outputs made by any tool against their truths (matched by relative path, any extension).
+
+    Raises:
+        EvaluationError: no file matches, or an output's size differs from its truth's
+            (unless ``resize``, which resizes the output to the truth's size, bicubic).
+    """
+    _check_limit(limit)
+    pred, gt = Path(pred), Path(gt)
+    pairs, unmatched_pred, unmatched_gt = match_predictions(pred, gt)
+    if not pairs:
+        raise EvaluationError(f"{pred}: no output matches a file of {gt} by relative path (extensions ignored)")
+    if limit is not None:
+        pairs = pairs[:limit]
+    if not resize:
+        for item in pairs:
+            if _upright_size(item.pred) != _upright_size(item.truth):
+                (pw, ph), (tw, th) = _upright_size(item.pred), _upright_size(item.truth)
+                raise EvaluationError(
+                    f"{item.pred}: {pw}x{ph} px but its truth {item.truth} is {tw}x{th} (pass --resize to resize outputs)"
+                )
+
+    def produce(item: Item, truth: np.ndarray):
+        output = read_rgb(item.pred)
+        if output.shape != truth.shape and resize:
+            output = _resize(output, (truth.shape[1], truth.shape[0]))
+        return output, None
+
+    optional = _OptionalMetrics(fid_weights, lpips_weights, lpips_backbone)
+    system = _System(SystemResult(pred.resolve().name or str(pred), "predictions", source=str(pred)), produce)
+    systems = [system, _baseline_system()]
+    evaluation = _run("predictions", gt, pairs, systems, optional, comparisons, thumbnail_size, progress)
+    evaluation.unmatched = {"predictions": unmatched_pred, "ground_truth": unmatched_gt}
+    if unmatched_pred or unmatched_gt:
+        evaluation.notes.append(
+            f"{len(unmatched_pred)} output(s) without a truth and {len(unmatched_gt)} truth(s) without an output "
+            "were skipped"
+        )
+    evaluation.notes.append("outputs were made by an outside tool: held-out status not verified by tinct")
+    return evaluation
