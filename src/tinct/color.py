@@ -154,22 +154,34 @@ _GAMUT_L_STEPS = 400  # table rows: L = 0, 0.25, ..., 100
 _GAMUT_HUE_STEPS = 720  # table columns: hue in half-degree steps
 
 
+def _linear_rgb_of_lab(l: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Linear-light (not yet gamma-encoded) RGB of Lab colours, NumPy float64, unclipped."""
+    fy = (l + 16) / 116
+    xyz = []
+    for f, white in zip((fy + a / 500, fy, np.maximum(fy - b / 200, 0)), _WHITE_D65):
+        xyz.append(white * np.where(f > _F_INV_THRESHOLD, f**3, (f - 16 / 116) / _KAPPA_SLOPE))
+    return [row[0] * xyz[0] + row[1] * xyz[1] + row[2] * xyz[2] for row in _RGB_FROM_XYZ]
+
+
 @lru_cache(maxsize=1)
 def _max_chroma_table() -> torch.Tensor:
     """Largest in-gamut CIELAB chroma for each (L, hue) cell, float32 ``(401, 720)``.
 
     Found by bisection on a fine grid, then eroded (minimum over neighbouring cells) so
-    that a nearest-cell lookup never overshoots the gamut between grid points.
+    that a nearest-cell lookup never overshoots the gamut between grid points. The sRGB
+    encoding is monotonic, so the gamut test is done on linear light.
     """
-    l = torch.linspace(0, 100, _GAMUT_L_STEPS + 1, dtype=torch.float64)[:, None].expand(-1, _GAMUT_HUE_STEPS)
-    hue = (torch.arange(_GAMUT_HUE_STEPS, dtype=torch.float64) * (2 * torch.pi / _GAMUT_HUE_STEPS))[None].expand_as(l)
-    low, high = torch.zeros_like(l), torch.full_like(l, 200.0)
-    for _ in range(24):
+    l = np.linspace(0, 100, _GAMUT_L_STEPS + 1)[:, None]
+    hue = np.arange(_GAMUT_HUE_STEPS) * (2 * np.pi / _GAMUT_HUE_STEPS)
+    cos, sin = np.cos(hue)[None], np.sin(hue)[None]
+    low, high = np.zeros((len(l), len(hue))), np.full((len(l), len(hue)), 200.0)
+    for _ in range(20):  # 200 / 2**20: far below the table's own resolution
         middle = (low + high) / 2
-        rgb = lab_to_rgb_torch(torch.stack([l, middle * hue.cos(), middle * hue.sin()]), dim=0, clamp=False)
-        inside = ((rgb >= 0) & (rgb <= 1)).all(dim=0)
-        low, high = torch.where(inside, middle, low), torch.where(inside, high, middle)
-    padded = torch.cat([low[:, -1:], low, low[:, :1]], dim=1)  # hue wraps around
+        inside = np.ones_like(middle, dtype=bool)
+        for channel in _linear_rgb_of_lab(l, middle * cos, middle * sin):
+            inside &= (channel >= 0) & (channel <= 1)
+        low, high = np.where(inside, middle, low), np.where(inside, high, middle)
+    padded = torch.from_numpy(np.concatenate([low[:, -1:], low, low[:, :1]], axis=1))  # hue wraps around
     eroded = -torch.nn.functional.max_pool2d(-padded[None, None], 3, stride=1, padding=(1, 0))[0, 0]
     return eroded.float()
 
