@@ -1,0 +1,36 @@
+"""A small neural-network library in plain NumPy (no autograd), with hand-written backprop.
+
+Contents:
+
+* :class:`Network` -- fully connected layers, sigmoid / ReLU / tanh / softmax / identity
+  activations, MSE or fused softmax cross-entropy loss, L2 on weights, ``forward``,
+  ``backward``, ``loss``, ``predict``, ``train_step``, ``state_dict`` / ``load_state_dict``
+  (module :mod:`tinct.nn.network`);
+* :class:`Adam` and :class:`SGD` (:mod:`tinct.nn.optimizers`);
+* :func:`fit_with_lr_rounds` -- early stopping with learning-rate rounds
+  (:mod:`tinct.nn.schedule`);
+* :mod:`tinct.nn.gradcheck` and :mod:`tinct.nn.xor` -- the correctness checks used by the
+  tests and by ``tinct gradcheck`` (imported lazily; nothing runs on import).
+
+Shapes: inputs ``x`` are (N, D_in) float32 / float64, outputs and targets (N, D_out).
+"""
+
+from tinct.nn.activations import ACTIVATION_NAMES
+from tinct.nn.losses import LOSS_NAMES, mean_squared_error
+from tinct.nn.network import DenseLayer, Network
+from tinct.nn.optimizers import SGD, Adam, Optimizer
+from tinct.nn.schedule import EpochRecord, LrRoundsResult, fit_with_lr_rounds
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "LOSS_NAMES",
+    "SGD",
+    "Adam",
+    "DenseLayer",
+    "EpochRecord",
+    "LrRoundsResult",
+    "Network",
+    "Optimizer",
+    "fit_with_lr_rounds",
+    "mean_squared_error",
+]

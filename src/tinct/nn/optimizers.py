@@ -1,0 +1,146 @@
+"""First-order optimisers that update NumPy parameter arrays in place: SGD and Adam.
+
+An optimiser is given, at every step, the list of parameter arrays and the list of their
+gradients in the same order (the network always passes them in :meth:`Network.parameters`
+order). Parameters are updated **in place**, so views held elsewhere stay valid.
+
+Adam follows Kingma & Ba (2014), Algorithm 1, with bias correction::
+
+    m <- beta1 m + (1 - beta1) g
+    v <- beta2 v + (1 - beta2) g^2
+    m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)
+    p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+
+``reset()`` forgets the moments and the step counter (seed 000 resets Adam at every
+learning-rate round; see :func:`tinct.nn.schedule.fit_with_lr_rounds`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["SGD", "Adam", "Optimizer"]
+
+
+def _validate_learning_rate(learning_rate: float) -> float:
+    if not np.isfinite(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    return float(learning_rate)
+
+
+def _validate_step_arguments(parameters: Sequence[np.ndarray], gradients: Sequence[np.ndarray]) -> None:
+    if len(parameters) != len(gradients):
+        raise ValueError(
+            f"got {len(parameters)} parameter arrays but {len(gradients)} gradient arrays"
+        )
+    for index, (parameter, gradient) in enumerate(zip(parameters, gradients)):
+        if parameter.shape != gradient.shape:
+            raise ValueError(
+                f"parameter {index} has shape {parameter.shape} but its gradient has shape "
+                f"{gradient.shape}"
+            )
+
+
+class Optimizer(Protocol):
+    """What training code needs from an optimiser."""
+
+    learning_rate: float
+
+    def step(self, parameters: Sequence[np.ndarray], gradients: Sequence[np.ndarray]) -> None:
+        """Update every ``parameters[i]`` in place using ``gradients[i]`` (same shape)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget any internal state (moments, step count); keep the learning rate."""
+        ...
+
+
+class SGD:
+    """Plain stochastic gradient descent: ``p <- p - lr * g`` (no momentum, no state)."""
+
+    def __init__(self, learning_rate: float = 0.01) -> None:
+        self.learning_rate = _validate_learning_rate(learning_rate)
+
+    def step(self, parameters: Sequence[np.ndarray], gradients: Sequence[np.ndarray]) -> None:
+        _validate_step_arguments(parameters, gradients)
+        for parameter, gradient in zip(parameters, gradients):
+            parameter -= self.learning_rate * gradient
+
+    def reset(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"SGD(learning_rate={self.learning_rate})"
+
+
+class Adam:
+    """Adam with bias-corrected moments (defaults beta1=0.9, beta2=0.999, eps=1e-8).
+
+    The moment buffers are created lazily on the first :meth:`step` with the shapes and
+    dtypes of the parameters; the step counter ``t`` starts at 1 on that first step.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        self.learning_rate = _validate_learning_rate(learning_rate)
+        for name, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {beta!r}")
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.epsilon = float(epsilon)
+        self.step_count = 0
+        self._first_moments: list[np.ndarray] = []
+        self._second_moments: list[np.ndarray] = []
+
+    def step(self, parameters: Sequence[np.ndarray], gradients: Sequence[np.ndarray]) -> None:
+        _validate_step_arguments(parameters, gradients)
+        if not self._first_moments:
+            self._first_moments = [np.zeros_like(p) for p in parameters]
+            self._second_moments = [np.zeros_like(p) for p in parameters]
+        elif len(self._first_moments) != len(parameters) or any(
+            m.shape != p.shape for m, p in zip(self._first_moments, parameters)
+        ):
+            raise ValueError(
+                "Adam was stepped with parameters of shapes "
+                f"{[m.shape for m in self._first_moments]} and now gets "
+                f"{[p.shape for p in parameters]}; call reset() before switching parameters"
+            )
+        self.step_count += 1
+        # m_hat / (sqrt(v_hat) + eps) == (sqrt(c2) / c1) * m / (sqrt(v) + eps * sqrt(c2)) with
+        # c1 = 1 - beta1^t, c2 = 1 - beta2^t: the same update with two scalars folded in,
+        # which saves two array divisions per parameter.
+        first_correction = 1.0 - self.beta1**self.step_count
+        root_second_correction = math.sqrt(1.0 - self.beta2**self.step_count)
+        step_size = self.learning_rate * root_second_correction / first_correction
+        scaled_epsilon = self.epsilon * root_second_correction
+        for parameter, gradient, first, second in zip(
+            parameters, gradients, self._first_moments, self._second_moments
+        ):
+            first *= self.beta1
+            first += (1.0 - self.beta1) * gradient
+            second *= self.beta2
+            second += (1.0 - self.beta2) * (gradient * gradient)
+            parameter -= step_size * first / (np.sqrt(second) + scaled_epsilon)
+
+    def reset(self) -> None:
+        self.step_count = 0
+        self._first_moments = []
+        self._second_moments = []
+
+    def __repr__(self) -> str:
+        return (
+            f"Adam(learning_rate={self.learning_rate}, beta1={self.beta1}, "
+            f"beta2={self.beta2}, epsilon={self.epsilon})"
+        )

@@ -1,0 +1,492 @@
+"""Tests for tinct.nn: gradients, XOR, optimisers, losses, L2, persistence, LR rounds, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+
+from tinct.nn import SGD, Adam, Network, fit_with_lr_rounds
+from tinct.nn.activations import ACTIVATION_NAMES, Sigmoid, Softmax, sigmoid, softmax
+from tinct.nn.gradcheck import RATIO_THRESHOLD, GradientCheckResult, check_all_configurations, gradient_ratios
+from tinct.nn.losses import CrossEntropyLoss
+from tinct.nn.xor import XOR_INPUTS, XOR_TARGETS, XorAttempt, XorRun, run_xor, train_xor
+
+# ----------------------------------------------------------------------------- gradient check
+
+
+@pytest.fixture(scope="module")
+def gradient_check_results() -> list[GradientCheckResult]:
+    return check_all_configurations(seed=0)
+
+
+def test_gradient_check_covers_every_activation_loss_and_l2(gradient_check_results):
+    configurations = {result.configuration for result in gradient_check_results}
+    for name in ACTIVATION_NAMES:
+        assert any(f"hidden={name} " in c for c in configurations), name
+        assert any(f"output={name} " in c for c in configurations), name
+    assert any("loss=cross_entropy" in c for c in configurations)
+    assert any("loss=mse" in c for c in configurations)
+    assert any(c.endswith("l2=0") for c in configurations)
+    assert any(c.endswith("l2=0.01") for c in configurations)
+    assert any(c.endswith("l2=0.01/N") for c in configurations)
+    # 25 MSE pairs + 5 cross-entropy, each with 3 L2 settings, 6 parameter arrays each.
+    assert len(configurations) == 90
+    assert len(gradient_check_results) == 90 * 6
+
+
+def test_every_gradient_ratio_is_below_threshold(gradient_check_results):
+    failures = [r for r in gradient_check_results if not r.ratio < RATIO_THRESHOLD]
+    assert not failures, "\n".join(f"{r.ratio:.2e} {r.configuration} {r.parameter}" for r in failures)
+
+
+def test_gradient_check_detects_a_wrong_backward(monkeypatch):
+    """A sigmoid derivative that is off by 1 % must show up as a large ratio."""
+    network = Network([3, 4, 2], hidden_activation="sigmoid", output_activation="identity", seed=1)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    assert max(gradient_ratios(network, x, y).values()) < RATIO_THRESHOLD
+
+    def slightly_wrong(self, z, a, grad_output):
+        return 1.01 * grad_output * a * (1.0 - a)
+
+    monkeypatch.setattr(Sigmoid, "backward", slightly_wrong)
+    ratios = gradient_ratios(network, x, y)
+    assert ratios["layers.0.weight"] > 1e-3
+    assert ratios["layers.1.weight"] < RATIO_THRESHOLD  # the output layer does not use the sigmoid
+
+
+def test_gradient_check_detects_missing_l2_gradient(monkeypatch):
+    network = Network([3, 2], output_activation="identity", l2_lambda=0.5, seed=2)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    original_backward = Network.backward
+
+    def backward_without_l2(self, y):
+        gradients = original_backward(self, y)
+        gradients["layers.0.weight"] = gradients["layers.0.weight"] - self.l2_lambda * self.layers[0].weight
+        return gradients
+
+    monkeypatch.setattr(Network, "backward", backward_without_l2)
+    assert gradient_ratios(network, x, y)["layers.0.weight"] > 1e-3
+
+
+# ----------------------------------------------------------------------------- XOR
+
+
+@pytest.mark.parametrize("hidden", [2, 3])
+def test_xor_converges(hidden):
+    run = run_xor(hidden, seed=0, max_iters=10_000)
+    assert run.layer_sizes == (2, hidden, 1)
+    assert run.converged
+    assert run.final_error < 1e-6
+    assert 0 < run.iterations <= 10_000
+    assert len(run.attempts) == 1  # seed 0 converges without restarts for both sizes
+
+
+def test_train_xor_returns_iterations_and_error(monkeypatch):
+    fake_run = XorRun((2, 2, 1), (XorAttempt(0, 10, 0.2, False), XorAttempt(1, 7, 5e-7, True)))
+    monkeypatch.setattr("tinct.nn.xor.run_xor", lambda hidden, seed, max_iters: fake_run)
+    assert train_xor(2, seed=0, max_iters=10) == (7, 5e-7)
+    assert fake_run.seed == 1 and fake_run.total_iterations == 17
+
+
+def test_xor_restarts_with_next_seed_when_stuck():
+    # 20 iterations cannot solve XOR: every attempt fails and is recorded with its seed.
+    run = run_xor(2, seed=5, max_iters=20, max_attempts=3)
+    assert not run.converged
+    assert [a.seed for a in run.attempts] == [5, 6, 7]
+    assert all(a.iterations == 20 and a.final_error > 1e-3 for a in run.attempts)
+
+
+# ----------------------------------------------------------------------------- persistence
+
+
+def _trained_network(seed: int = 0) -> Network:
+    network = Network([3, 5, 4, 2], hidden_activation="tanh", output_activation="sigmoid", seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        network.train_step(rng.normal(size=(8, 3)), rng.uniform(size=(8, 2)))
+    return network
+
+
+def test_state_dict_names_and_shapes():
+    state = _trained_network().state_dict()
+    assert list(state) == [
+        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias", "layers.2.weight", "layers.2.bias",
+    ]
+    assert state["layers.0.weight"].shape == (3, 5)
+    assert state["layers.0.bias"].shape == (5,)
+    assert state["layers.2.weight"].shape == (4, 2)
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path):
+    trained = _trained_network(seed=0)
+    np.savez(tmp_path / "weights.npz", **trained.state_dict())
+    fresh = Network(**trained.config(), seed=123)
+    x = np.random.default_rng(7).normal(size=(10, 3))
+    assert not np.array_equal(fresh.predict(x), trained.predict(x))
+    with np.load(tmp_path / "weights.npz") as saved:
+        fresh.load_state_dict(dict(saved))
+    np.testing.assert_array_equal(fresh.predict(x), trained.predict(x))
+
+
+def test_state_dict_is_a_copy():
+    network = _trained_network()
+    state = network.state_dict()
+    state["layers.0.weight"][...] = 0.0
+    assert np.any(network.layers[0].weight != 0.0)
+
+
+def test_load_state_dict_accepts_torch_tensors():
+    torch = pytest.importorskip("torch")
+    trained = _trained_network(seed=0)
+    tensors = {name: torch.from_numpy(array).requires_grad_(True) for name, array in trained.state_dict().items()}
+    fresh = Network(**trained.config(), seed=99)
+    fresh.load_state_dict(tensors)
+    x = np.random.default_rng(3).normal(size=(4, 3))
+    np.testing.assert_array_equal(fresh.predict(x), trained.predict(x))
+
+
+def test_load_state_dict_rejects_bad_dicts_without_changing_weights():
+    network = _trained_network()
+    before = network.state_dict()
+    transposed = dict(before, **{"layers.0.weight": before["layers.0.weight"].T})
+    with pytest.raises(ValueError, match=r"layers.0.weight has shape \(5, 3\), expected \(3, 5\)"):
+        network.load_state_dict(transposed)
+    missing = {k: v for k, v in before.items() if k != "layers.1.bias"}
+    with pytest.raises(ValueError, match="missing keys \\['layers.1.bias'\\]"):
+        network.load_state_dict(missing)
+    with pytest.raises(ValueError, match="unexpected keys \\['extra'\\]"):
+        network.load_state_dict(dict(before, extra=np.zeros(1)))
+    for name, array in network.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+
+
+# ----------------------------------------------------------------------------- optimisers
+
+
+def test_adam_two_steps_match_hand_computation():
+    parameter = np.array([1.0, 2.0])
+    adam = Adam(learning_rate=0.1)  # beta1 0.9, beta2 0.999, eps 1e-8
+    # Step 1, gradient 0.5 on the first entry, 0 on the second:
+    #   m = 0.1 * 0.5 = 0.05, v = 0.001 * 0.25 = 0.00025
+    #   m_hat = 0.05 / (1 - 0.9) = 0.5, v_hat = 0.00025 / (1 - 0.999) = 0.25
+    #   p = 1 - 0.1 * 0.5 / (sqrt(0.25) + 1e-8) = 1 - 0.05 / 0.50000001
+    adam.step([parameter], [np.array([0.5, 0.0])])
+    after_first = 1.0 - 0.05 / 0.50000001
+    assert parameter[0] == pytest.approx(after_first, rel=1e-14, abs=0)
+    assert parameter[1] == 2.0  # zero gradient, zero moments: no movement
+    # Step 2, gradient -1:
+    #   m = 0.9 * 0.05 + 0.1 * (-1) = -0.055, v = 0.999 * 0.00025 + 0.001 * 1 = 0.00124975
+    #   m_hat = -0.055 / (1 - 0.81) = -0.055 / 0.19
+    #   v_hat = 0.00124975 / (1 - 0.998001) = 0.00124975 / 0.001999
+    adam.step([parameter], [np.array([-1.0, 0.0])])
+    m_hat = -0.055 / 0.19
+    v_hat = 0.00124975 / 0.001999
+    expected = after_first - 0.1 * m_hat / (math.sqrt(v_hat) + 1e-8)
+    assert expected == pytest.approx(0.93661, abs=1e-5)  # sanity of the hand arithmetic
+    assert parameter[0] == pytest.approx(expected, rel=1e-13, abs=0)
+    assert adam.step_count == 2
+
+
+def test_adam_reset_restarts_bias_correction():
+    parameter = np.array([1.0])
+    adam = Adam(learning_rate=0.1)
+    adam.step([parameter], [np.array([3.0])])
+    adam.step([parameter], [np.array([3.0])])
+    adam.reset()
+    assert adam.step_count == 0
+    before = parameter[0]
+    adam.step([parameter], [np.array([-7.0])])
+    # After a reset the first step is again lr * g / |g| (up to eps), whatever came before.
+    assert parameter[0] - before == pytest.approx(0.1, rel=1e-7)
+
+
+def test_sgd_step():
+    parameter = np.array([[1.0, -1.0]])
+    SGD(learning_rate=0.5).step([parameter], [np.array([[0.2, -0.4]])])
+    np.testing.assert_allclose(parameter, [[0.9, -0.8]], rtol=0, atol=1e-15)
+
+
+def test_optimizer_validation_messages():
+    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0, got -1"):
+        Adam(learning_rate=-1)
+    with pytest.raises(ValueError, match="beta2 must be in \\[0, 1\\), got 1.0"):
+        Adam(beta2=1.0)
+    with pytest.raises(ValueError, match=r"parameter 0 has shape \(2,\) but its gradient has shape \(3,\)"):
+        SGD().step([np.zeros(2)], [np.zeros(3)])
+
+
+# ----------------------------------------------------------------------------- losses and L2
+
+
+def test_softmax_cross_entropy_gradient_is_p_minus_y_over_n():
+    # One dense layer straight into softmax: logits z = x @ W + b.
+    network = Network([2, 3], output_activation="softmax", loss="cross_entropy", seed=0)
+    network.layers[0].weight[...] = [[1.0, -1.0, 0.5], [0.0, 2.0, -0.5]]
+    network.layers[0].bias[...] = [0.1, 0.0, -0.1]
+    x = np.array([[1.0, 0.0], [0.5, 1.0]])
+    y = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    logits = np.array([[1.1, -1.0, 0.4], [0.6, 1.5, -0.35]])  # x @ W + b by hand
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected_delta = (p - y) / 2
+
+    np.testing.assert_allclose(network.forward(x), p, rtol=1e-14)
+    gradients = network.backward(y)
+    np.testing.assert_allclose(gradients["layers.0.bias"], expected_delta.sum(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(gradients["layers.0.weight"], x.T @ expected_delta, rtol=1e-13)
+    np.testing.assert_allclose(
+        CrossEntropyLoss().gradient_wrt_logits(logits, softmax(logits), y, Softmax()), expected_delta, rtol=1e-13
+    )
+    expected_loss = -(math.log(p[0, 1]) + math.log(p[1, 0])) / 2
+    assert network.loss(x, y) == pytest.approx(expected_loss, rel=1e-14)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    network = Network([1, 2], output_activation="softmax", loss="cross_entropy", seed=0)
+    network.layers[0].weight[...] = [[1000.0, -1000.0]]
+    x, y = np.array([[1.0]]), np.array([[0.0, 1.0]])
+    assert network.loss(x, y) == pytest.approx(2000.0, rel=1e-12)  # -log softmax = 2000, not inf
+    assert np.all(np.isfinite(network.backward(y)["layers.0.weight"]))
+
+
+def test_mse_loss_is_half_sum_of_squares_averaged_over_batch():
+    network = Network([1, 2], output_activation="identity", seed=0)
+    network.layers[0].weight[...] = [[1.0, 2.0]]
+    x = np.array([[1.0], [2.0]])  # outputs [[1, 2], [2, 4]]
+    y = np.array([[0.0, 0.0], [1.0, 1.0]])
+    # (1 + 4 + 1 + 9) / (2 * 2)
+    assert network.loss(x, y) == pytest.approx(15.0 / 4.0, rel=1e-15)
+
+
+@pytest.mark.parametrize("divide_by_batch", [False, True])
+def test_l2_adds_lambda_times_weight_to_weight_gradients_only(divide_by_batch):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(4, 3)), rng.uniform(size=(4, 2))
+    plain = Network([3, 5, 2], seed=3)
+    regularised = Network([3, 5, 2], seed=3, l2_lambda=0.25, l2_divide_by_batch=divide_by_batch)
+    plain.forward(x)
+    regularised.forward(x)
+    without, with_l2 = plain.backward(y), regularised.backward(y)
+    scale = 0.25 / 4 if divide_by_batch else 0.25
+    for index, layer in enumerate(regularised.layers):
+        np.testing.assert_allclose(
+            with_l2[f"layers.{index}.weight"] - without[f"layers.{index}.weight"], scale * layer.weight, rtol=1e-12
+        )
+        np.testing.assert_array_equal(with_l2[f"layers.{index}.bias"], without[f"layers.{index}.bias"])
+    squared_norm = sum(float(np.sum(layer.weight**2)) for layer in regularised.layers)
+    assert regularised.loss(x, y) - plain.loss(x, y) == pytest.approx(scale / 2 * squared_norm, rel=1e-10)
+    assert regularised.loss(x, y, include_l2=False) == plain.loss(x, y)
+
+
+# ----------------------------------------------------------------------------- network basics
+
+
+def test_sigmoid_is_stable_at_extremes():
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        values = sigmoid(np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0]))
+    assert values[0] == 0.0 and values[-1] == 1.0 and values[2] == 0.5
+    assert values[1] == pytest.approx(math.exp(-30) / (1 + math.exp(-30)), rel=1e-15)
+
+
+def test_float32_network_keeps_float32():
+    network = Network([4, 3, 2], hidden_activation="relu", output_activation="identity", dtype=np.float32)
+    x = np.ones((5, 4), dtype=np.float64)
+    assert network.predict(x).dtype == np.float32
+    loss = network.train_step(x.astype(np.float32), np.zeros((5, 2), dtype=np.float32))
+    assert math.isfinite(loss)
+    assert all(p.dtype == np.float32 for p in network.parameters())
+
+
+def test_predict_in_chunks_matches_forward():
+    network = _trained_network()
+    x = np.random.default_rng(5).normal(size=(11, 3))
+    np.testing.assert_allclose(network.predict(x, batch_size=4), network.forward(x), rtol=1e-15)
+
+
+def test_train_step_reduces_loss_and_returns_pre_update_loss():
+    network = Network([2, 4, 1], output_activation="identity", optimizer=Adam(0.05), seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 2))
+    y = (x[:, :1] - 2 * x[:, 1:]) * 0.5
+    first = network.loss(x, y)
+    assert network.train_step(x, y) == pytest.approx(first, rel=1e-15)
+    for _ in range(200):
+        last = network.train_step(x, y)
+    assert last < 0.1 * first
+
+
+def test_construction_and_input_validation_messages():
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        Network([2, 2], hidden_activation="gelu")
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        Network([2, 2], loss="hinge")
+    with pytest.raises(ValueError, match="fused with a softmax output layer; got output activation 'sigmoid'"):
+        Network([2, 2], output_activation="sigmoid", loss="cross_entropy")
+    with pytest.raises(ValueError, match=r"every layer size must be an integer >= 1, got \[2, 0, 1\]"):
+        Network([2, 0, 1])
+    with pytest.raises(ValueError, match="l2_lambda must be a finite number >= 0, got -0.1"):
+        Network([2, 1], l2_lambda=-0.1)
+    network = Network([2, 3, 1])
+    with pytest.raises(ValueError, match=r"x must have shape \(N >= 1, 2\), got \(4, 3\)"):
+        network.predict(np.zeros((4, 3)))
+    network.forward(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"y must have shape \(4, 1\), got \(4,\)"):
+        network.backward(np.zeros(4))
+    with pytest.raises(RuntimeError, match="forward"):
+        Network([2, 1]).backward(np.zeros((1, 1)))
+
+
+# ----------------------------------------------------------------------------- LR rounds
+
+
+class _ScriptedModel:
+    """Stands in for a network: its 'weights' are the epoch counter, val losses are scripted."""
+
+    def __init__(self, val_losses: list[float]) -> None:
+        self.optimizer = Adam(learning_rate=1.0)
+        self.val_losses = val_losses
+        self.epoch_weights = 0  # which epoch produced the current "weights"
+        self.resets: list[float] = []  # learning rate at every reset
+        original_reset = self.optimizer.reset
+
+        def recording_reset() -> None:
+            self.resets.append(self.optimizer.learning_rate)
+            original_reset()
+
+        self.optimizer.reset = recording_reset  # type: ignore[method-assign]
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+        self.epoch_weights += 1
+        return float(x.sum())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"epoch": np.array(self.epoch_weights)}
+
+    def load_state_dict(self, state) -> None:
+        self.epoch_weights = int(state["epoch"])
+
+    def val_loss(self, model: _ScriptedModel) -> float:
+        return self.val_losses[model.epoch_weights]
+
+
+def test_fit_with_lr_rounds_patience_rounds_and_best_weights():
+    # Validation loss after k training epochs ("weights" k); index 0 = initial weights.
+    losses = [10.0, 9.0, 8.0, 8.5, 8.7, 7.0, 7.5, 7.6, 7.7, 7.8, 7.9, 8.0]
+    model = _ScriptedModel(losses)
+    records = []
+    result = fit_with_lr_rounds(
+        model,
+        train_batches_fn=lambda epoch: [(np.ones((2, 1)), np.zeros((2, 1)))],
+        val_loss_fn=model.val_loss,
+        learning_rate=0.5,
+        rounds=3,
+        patience=2,
+        restart_from_best=False,
+        progress=records.append,
+    )
+    # Round 0: epochs 1 (9.0), 2 (8.0), 3 (8.5), 4 (8.7) -> 2 epochs without improvement.
+    # Round 1: epoch 5 (7.0 best), 6 (7.5), 7 (7.6). Round 2: epochs 8 (7.7), 9 (7.8).
+    assert [r.round_index for r in records] == [0, 0, 0, 0, 1, 1, 1, 2, 2]
+    assert [r.learning_rate for r in records] == [0.5] * 4 + [0.05] * 3 + [0.005] * 2
+    assert [r.improved for r in records] == [True, True, False, False, True, False, False, False, False]
+    assert model.resets == [0.5, 0.05, 0.005]  # Adam reset at the start of every round
+    assert result.best_epoch == 5 and result.best_val_loss == 7.0
+    assert result.initial_val_loss == 10.0
+    assert result.stopped_because == "rounds completed"
+    assert model.epoch_weights == 5  # best weights loaded at the end
+    assert records[0].train_loss == 2.0  # mean over the batch-size-weighted epoch
+
+
+def test_fit_with_lr_rounds_restarts_from_best_and_respects_max_epochs():
+    losses = [10.0, 9.0, 9.5, 9.6, 9.7, 9.8]
+    model = _ScriptedModel(losses)
+    loaded_at_round_start: list[int] = []
+    result = fit_with_lr_rounds(
+        model,
+        train_batches_fn=lambda epoch: [(np.ones((1, 1)), np.zeros((1, 1)))],
+        val_loss_fn=model.val_loss,
+        learning_rate=1e-3,
+        rounds=6,
+        patience=2,
+        max_epochs=5,
+        progress=lambda record: loaded_at_round_start.append(model.epoch_weights),
+    )
+    # Round 0: epochs 1-3 (weights 1, 2, 3). Round 1 restarts from weights 1: epochs 4-5
+    # produce weights 2 and 3 again, then the budget of 5 epochs is used up.
+    assert loaded_at_round_start == [1, 2, 3, 2, 3]
+    assert result.epochs_run == 5
+    assert result.stopped_because == "max_epochs reached"
+    assert model.epoch_weights == 1 and result.best_val_loss == 9.0
+
+
+def test_fit_with_lr_rounds_on_a_real_network():
+    rng = np.random.default_rng(0)
+    x_train, x_val = rng.uniform(size=(64, 2)), rng.uniform(size=(32, 2))
+    target = lambda x: 0.3 + 0.4 * x[:, :1] * x[:, 1:]  # noqa: E731
+    network = Network([2, 6, 1], output_activation="sigmoid", seed=0)
+
+    def batches(epoch):
+        order = np.random.default_rng(epoch).permutation(64)
+        for start in range(0, 64, 16):
+            rows = order[start : start + 16]
+            yield x_train[rows], target(x_train[rows])
+
+    val = lambda net: net.loss(x_val, target(x_val), include_l2=False)  # noqa: E731
+    result = fit_with_lr_rounds(network, batches, val, learning_rate=0.02, rounds=3, patience=3, max_epochs=60)
+    assert result.best_val_loss < 0.5 * result.initial_val_loss
+    assert val(network) == result.best_val_loss
+    assert any(math.isclose(network.optimizer.learning_rate, lr) for lr in (0.02, 0.002, 0.0002))
+
+
+def test_fit_with_lr_rounds_validation():
+    model = _ScriptedModel([1.0])
+    with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
+        fit_with_lr_rounds(model, lambda e: [], model.val_loss, learning_rate=0.1, patience=0)
+    with pytest.raises(ValueError, match=r"train_batches_fn\(1\) yielded no samples"):
+        fit_with_lr_rounds(model, lambda e: [], model.val_loss, learning_rate=0.1)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _cli_args(*argv: str) -> argparse.Namespace:
+    from tinct.cli import gradcheck as gradcheck_cli
+
+    parser = argparse.ArgumentParser()
+    gradcheck_cli.add_parser(parser.add_subparsers())
+    return parser.parse_args(["gradcheck", *argv])
+
+
+def test_cli_exit_codes(monkeypatch, capsys):
+    passing = [GradientCheckResult("cfg", "layers.0.weight", 1e-12)]
+    failing = passing + [GradientCheckResult("cfg", "layers.0.bias", 1e-6)]
+    converged = XorRun((2, 2, 1), (XorAttempt(0, 7000, 9e-7, True),))
+    stuck = XorRun((2, 2, 1), (XorAttempt(0, 10, 0.13, False),))
+
+    monkeypatch.setattr("tinct.nn.gradcheck.check_all_configurations", lambda seed: passing)
+    monkeypatch.setattr("tinct.nn.xor.run_xor", lambda hidden, seed, max_iters: converged)
+    args = _cli_args()
+    assert args.func(args) == 0
+    output = capsys.readouterr().out
+    assert "ok    1.00e-12  cfg  layers.0.weight" in output
+    assert output.count("ok   XOR") == 2
+
+    monkeypatch.setattr("tinct.nn.gradcheck.check_all_configurations", lambda seed: failing)
+    assert args.func(args) == 1
+    assert "FAIL  1.00e-06  cfg  layers.0.bias" in capsys.readouterr().out
+
+    monkeypatch.setattr("tinct.nn.gradcheck.check_all_configurations", lambda seed: passing)
+    monkeypatch.setattr("tinct.nn.xor.run_xor", lambda hidden, seed, max_iters: stuck)
+    assert args.func(args) == 1
+    assert "FAIL XOR [2, 2, 1]" in capsys.readouterr().out
+    skip_args = _cli_args("--skip-xor")
+    assert skip_args.func(skip_args) == 0
+
+
+def test_xor_points():
+    assert XOR_INPUTS.shape == (4, 2) and XOR_TARGETS.shape == (4, 1)
+    np.testing.assert_array_equal(XOR_TARGETS[:, 0], np.logical_xor(XOR_INPUTS[:, 0], XOR_INPUTS[:, 1]))
