@@ -1,0 +1,106 @@
+"""``tinct serve``: a local web page for colorizing photos in the browser."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import signal
+import socket
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="start a local web page for colorizing photos",
+        description=(
+            "Start a web page on this computer: drop, paste or upload gray photos, compare each "
+            "result with its input and download it at full resolution. Nothing is fetched from "
+            "the internet and photos never leave the machine. Stop with Ctrl+C."
+        ),
+    )
+    p.add_argument(
+        "-m", "--model", action="append", dest="models", metavar="MODEL",
+        help="shipped weights name or checkpoint path; repeat to offer several (default: the shipped model)",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on (default: %(default)s, this computer only; 0.0.0.0 exposes it to the network)",
+    )
+    p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    p.add_argument("--max-megapixels", type=float, default=40.0, metavar="MP",
+                   help="largest photo in megapixels (default: %(default)g)")
+    p.add_argument("--max-mb", type=float, default=30.0, metavar="MB",
+                   help="largest photo file in MB (default: %(default)g)")
+    p.add_argument("--max-files", type=int, default=20, metavar="N",
+                   help="most photos per request (default: %(default)s)")
+    p.add_argument("--examples", metavar="FOLDER", default=None,
+                   help="folder of example photos (default: the repository's examples/ when present)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all available)")
+    p.set_defaults(func=run)
+
+
+def _error(message: str, status: int = 2) -> int:
+    print(f"tinct serve: {message}", file=sys.stderr)
+    return status
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        return _error(f"--port must be in 1..65535, got {args.port}")
+    if args.threads is not None and args.threads < 1:
+        return _error(f"--threads must be >= 1, got {args.threads}")
+    from tinct.app import Limits
+
+    try:
+        limits = Limits(max_megapixels=args.max_megapixels, max_mb=args.max_mb, max_files=args.max_files)
+    except ValueError as exc:
+        return _error(str(exc).replace("max_", "--max-").replace("_", "-", 1))
+    try:
+        if not _port_free(args.host, args.port):
+            return _error(f"port {args.port} on {args.host} is in use; pick another with --port")
+    except OSError as exc:
+        return _error(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})")
+
+    from tinct.app import build_app, find_examples, launch, load_colorizers
+
+    try:
+        colorizers = load_colorizers(args.models or ["default"], threads=args.threads)
+    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
+        return _error(str(exc).strip("'\""))
+    examples = find_examples(args.examples)
+    if args.examples is not None and not examples:
+        return _error(f"{args.examples}: no example photos there")
+
+    app = build_app(colorizers, limits, examples)
+    try:
+        _, local_url, _ = launch(app, host=args.host, port=args.port, block=False)
+    except OSError as exc:
+        app.tinct_page.workspace.remove()
+        return _error(f"cannot start the server on {args.host}:{args.port} ({exc})")
+    url = local_url or f"http://{args.host}:{args.port}/"
+    print(f"tinct serve: open {url} in a browser (models: {', '.join(colorizers)}; Ctrl+C stops)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"tinct serve: listening on {args.host}: other computers on the network can use this page",
+              file=sys.stderr, flush=True)
+    # `kill` (SIGTERM) should stop the server as cleanly as Ctrl+C: close it, delete results.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        app.block_thread()
+    finally:
+        app.close()
+        app.tinct_page.workspace.remove()
+    return 0

@@ -1,0 +1,353 @@
+"""The web page's logic without a browser: limits, colorizing as the CLI does, zips, and the
+Gradio API of a running page (errors come back as one readable line)."""
+
+from __future__ import annotations
+
+import socket
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tinct.app import (
+    Limits,
+    UploadRejected,
+    Workspace,
+    check_uploads,
+    colorize_file,
+    find_examples,
+    load_colorizers,
+    result_name,
+    zip_results,
+)
+from tinct.infer import Colorizer
+
+from conftest import gray_ramp
+
+
+def _save_gray(path: Path, height: int = 24, width: int = 36) -> Path:
+    Image.fromarray(gray_ramp(height, width), "L").save(path)
+    return path
+
+
+@pytest.fixture
+def colorizer(tiny_checkpoint) -> Colorizer:
+    return Colorizer(tiny_checkpoint, threads=1)
+
+
+# --- limits -----------------------------------------------------------------------------
+
+
+def test_limits_accept_good_photos(tmp_path):
+    paths = [_save_gray(tmp_path / "a.png"), _save_gray(tmp_path / "b.jpg")]
+    assert check_uploads([str(p) for p in paths], Limits()) == paths
+
+
+def test_limits_reject_nothing_uploaded():
+    with pytest.raises(UploadRejected, match="No photos"):
+        check_uploads([], Limits())
+
+
+def test_limits_reject_too_many_files(tmp_path):
+    paths = [_save_gray(tmp_path / f"p{i}.png") for i in range(4)]
+    with pytest.raises(UploadRejected, match=r"4 given, the limit is 3"):
+        check_uploads(paths, Limits(max_files=3))
+
+
+def test_limits_reject_a_text_file_by_name(tmp_path):
+    good = _save_gray(tmp_path / "good.png")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo\n")
+    with pytest.raises(UploadRejected) as info:
+        check_uploads([good, text], Limits())
+    message = str(info.value)
+    assert message.startswith("notes.txt: not an image") and "\n" not in message
+    assert str(tmp_path) not in message  # the server's temp path means nothing to the user
+
+
+def test_limits_reject_an_empty_file(tmp_path):
+    empty = tmp_path / "empty.jpg"
+    empty.touch()
+    with pytest.raises(UploadRejected, match=r"^empty\.jpg: the file is empty"):
+        check_uploads([empty], Limits())
+
+
+def test_limits_reject_too_many_bytes(tmp_path):
+    # Random pixels do not compress: 256x256x3 bytes of noise make a PNG of about 0.19 MB.
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    path = tmp_path / "noisy.png"
+    Image.fromarray(noise).save(path)
+    assert 0.15 < path.stat().st_size / 2**20 < 0.25
+    with pytest.raises(UploadRejected) as info:
+        check_uploads([path], Limits(max_mb=0.1))
+    assert str(info.value) == "noisy.png: 0.2 MB is over the 0.1 MB limit per photo."
+    assert check_uploads([path], Limits(max_mb=0.25)) == [path]
+
+
+def test_limits_reject_too_many_pixels_from_the_header_alone(tmp_path):
+    path = _save_gray(tmp_path / "wide.png", height=50, width=40)  # 2000 px = 0.002 MP
+    with pytest.raises(UploadRejected) as info:
+        check_uploads([path], Limits(max_megapixels=0.0015))
+    assert str(info.value) == "wide.png: 40x50 is 0.0020 megapixels, over the 0.0015 megapixel limit."
+    assert check_uploads([path], Limits(max_megapixels=0.002)) == [path]  # the limit itself is allowed
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="max_files"):
+        Limits(max_files=0)
+
+
+# --- colorizing -------------------------------------------------------------------------
+
+
+def _read(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image).copy()
+
+
+def test_page_result_equals_the_library_result(tmp_path, colorizer, tiny_checkpoint):
+    source = _save_gray(tmp_path / "ramp.png", 30, 44)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = colorize_file(colorizer, source, out, ".png")
+    expected = Colorizer(tiny_checkpoint, threads=1)(source)
+    got = _read(result.output)
+    assert result.output.name == "ramp_color.png"
+    assert got.shape == expected.shape == (30, 44, 3)
+    np.testing.assert_array_equal(got, expected)
+    # The tiny checkpoint predicts a=+40, b=+30 everywhere: the result is clearly coloured.
+    assert np.abs(got[..., 0].astype(int) - got[..., 2]).mean() > 20
+    assert (result.width, result.height) == (44, 30) and result.seconds > 0
+    assert result.model == "tiny"
+    assert result.before is None and sorted(p.name for p in out.iterdir()) == ["ramp_color.png"]
+
+
+def test_page_keeps_alpha_and_16_bit_like_the_library(tmp_path, colorizer, tiny_checkpoint):
+    gray = gray_ramp(20, 28)
+    rgba = Image.fromarray(gray, "L").convert("RGBA")
+    rgba.putalpha(Image.fromarray(np.tile(np.arange(0, 252, 9, dtype=np.uint8), (20, 1))))
+    rgba.save(tmp_path / "alpha.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "deep.tif")
+    expected_library = Colorizer(tiny_checkpoint, threads=1)
+    for name in ("alpha.png", "deep.tif"):
+        result = colorize_file(colorizer, tmp_path / name, tmp_path, ".png")
+        np.testing.assert_array_equal(_read(result.output), expected_library(tmp_path / name))
+    assert _read(tmp_path / "alpha_color.png").shape == (20, 28, 4)
+
+
+def test_page_honours_exif_orientation_like_the_library(tmp_path, colorizer, tiny_checkpoint):
+    gray = gray_ramp(16, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(gray, "L").save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    result = colorize_file(colorizer, tmp_path / "turned.jpg", tmp_path, ".png")
+    got = _read(result.output)
+    assert got.shape == (40, 16, 3)
+    np.testing.assert_array_equal(got, Colorizer(tiny_checkpoint, threads=1)(tmp_path / "turned.jpg"))
+
+
+def test_jpeg_download_is_a_jpeg_close_to_the_png(tmp_path, colorizer):
+    source = _save_gray(tmp_path / "ramp.png", 32, 32)
+    png = colorize_file(colorizer, source, tmp_path, ".png")
+    jpeg = colorize_file(colorizer, source, tmp_path, ".jpg")
+    with Image.open(jpeg.output) as image:
+        assert image.format == "JPEG"
+    difference = np.abs(_read(jpeg.output).astype(int) - _read(png.output).astype(int))
+    assert difference.mean() < 3
+
+
+def test_previews_have_equal_size_and_are_small(tmp_path, colorizer, monkeypatch):
+    monkeypatch.setattr("tinct.app.PREVIEW_SIDE", 20)
+    result = colorize_file(colorizer, _save_gray(tmp_path / "big.png", 30, 50), tmp_path, ".png", previews=True)
+    with Image.open(result.before) as before, Image.open(result.after) as after:
+        assert before.size == after.size == (20, 12)
+        gray = np.asarray(before.convert("RGB")).astype(int)
+    assert np.abs(gray[..., 0] - gray[..., 2]).max() <= 2  # "before" is neutral gray
+    assert _read(result.output).shape == (30, 50, 3)  # the download stays full size
+
+
+def test_truncated_file_is_rejected_by_name(tmp_path, colorizer):
+    source = _save_gray(tmp_path / "whole.png", 40, 40)
+    data = source.read_bytes()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(data[: len(data) // 2])
+    check_uploads([broken], Limits())  # the header is fine ...
+    with pytest.raises(UploadRejected, match=r"^broken\.png: "):  # ... the pixels are not
+        colorize_file(colorizer, broken, tmp_path, ".png")
+
+
+def test_result_names_stay_unique():
+    taken: set[str] = set()
+    names = [result_name(n, ".png", taken) for n in ("a.jpg", "a.png", "b.tif", "a.webp")]
+    assert names == ["a_color.png", "a_color-2.png", "b_color.png", "a_color-3.png"]
+
+
+def test_zip_holds_every_result_unchanged(tmp_path, colorizer):
+    taken: set[str] = set()
+    results = [
+        colorize_file(colorizer, _save_gray(tmp_path / name), tmp_path, ".png", taken)
+        for name in ("one.png", "two.jpg")
+    ]
+    archive = zip_results([r.output for r in results], tmp_path / "all.zip")
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == ["one_color.png", "two_color.png"]
+        for r in results:
+            assert z.read(r.output.name) == r.output.read_bytes()
+
+
+def test_workspace_prunes_old_requests(tmp_path):
+    workspace = Workspace(tmp_path / "ws", keep_seconds=60)
+    old = workspace.new_request_dir()
+    (old / "x.png").write_bytes(b"x")
+    import os
+
+    os.utime(old, (0, 0))
+    fresh = workspace.new_request_dir()
+    assert not old.exists() and fresh.is_dir()
+    workspace.remove()
+    assert not workspace.root.exists()
+
+
+def test_model_names_are_unique(tmp_path, tiny_checkpoint):
+    (tmp_path / "other").mkdir()
+    copy = tmp_path / "other" / "tiny.safetensors"
+    copy.write_bytes(Path(tiny_checkpoint).read_bytes())
+    (tmp_path / "third").mkdir()
+    third = tmp_path / "third" / "tiny.safetensors"
+    third.write_bytes(Path(tiny_checkpoint).read_bytes())
+    names = list(load_colorizers([tiny_checkpoint, copy, str(tiny_checkpoint), third], threads=1))
+    assert names == ["tiny", "other/tiny", "third/tiny"]
+
+
+def test_examples_are_found_or_absent(tmp_path):
+    assert find_examples(tmp_path / "missing") == []
+    _save_gray(tmp_path / "b.png")
+    _save_gray(tmp_path / "a.jpg")
+    (tmp_path / "README.md").write_text("credits")
+    assert [p.name for p in find_examples(tmp_path)] == ["a.jpg", "b.png"]
+
+
+# --- the running page's API -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A page served in this process on 127.0.0.1, with a 40x40-pixel limit of 0.0016 MP."""
+    pytest.importorskip("gradio", reason="the web page needs the 'app' extra (gradio)")
+    gradio_client = pytest.importorskip("gradio_client", reason="needs gradio_client (installed with gradio)")
+    from tinct.app import build_app, launch
+    from tinct.color import LAB
+    from tinct.models import create_model, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("served")
+    torch.manual_seed(0)
+    model = create_model("tinctnet", width=4, input_size=32, head="regression")
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.atanh(torch.tensor([40.0, 30.0]) / LAB.ab_norm))
+    checkpoint = save_checkpoint(folder / "tiny.safetensors", model)
+    colorizers = load_colorizers([checkpoint], threads=1)
+    limits = Limits(max_megapixels=0.0016, max_mb=1, max_files=2)
+    app = build_app(colorizers, limits, examples=[], workspace=Workspace(folder / "work"))
+    port = _free_port()
+    launch(app, port=port, block=False)
+    try:
+        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(folder / "dl"))
+        yield client, folder, checkpoint
+    finally:
+        app.close()
+
+
+def _gallery(*paths: Path) -> list[dict]:
+    from gradio_client import handle_file
+
+    return [{"image": handle_file(str(p)), "caption": None} for p in paths]
+
+
+def test_api_returns_full_resolution_results_equal_to_the_library(served):
+    client, folder, checkpoint = served
+    photos = [_save_gray(folder / "one.png", 20, 30), _save_gray(folder / "two.png", 30, 20)]
+    files = client.predict(_gallery(*photos), "tiny", "PNG", api_name="/colorize")
+    assert [Path(f).name for f in files] == ["one_color.png", "two_color.png"]
+    expected = Colorizer(checkpoint, threads=1)
+    for photo, file in zip(photos, files):
+        np.testing.assert_array_equal(_read(Path(file)), expected(photo))
+
+
+def test_api_jpeg_format(served):
+    client, folder, _ = served
+    files = client.predict(_gallery(_save_gray(folder / "three.png")), "tiny", "JPEG", api_name="/colorize")
+    assert [Path(f).name for f in files] == ["three_color.jpg"]
+    with Image.open(files[0]) as image:
+        assert image.format == "JPEG" and image.size == (36, 24)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("fake", "scan.jpg: not an image tinct can read"),
+        ("pixels", "huge.png: 41x40 is 0.00164 megapixels, over the 0.0016 megapixel limit."),
+        ("count", "Too many photos at once: 3 given, the limit is 2."),
+        ("text", "Invalid file type"),  # refused by Gradio itself (the page's browser check names the file)
+    ],
+)
+def test_api_errors_are_one_readable_line(served, case, message):
+    from gradio_client.exceptions import AppError
+
+    client, folder, _ = served
+    if case == "fake":
+        fake = folder / "scan.jpg"
+        fake.write_text("a text file with a photo's name")
+        items = _gallery(fake)
+    elif case == "text":
+        text = folder / "notes.txt"
+        text.write_text("hello")
+        items = _gallery(text)
+    elif case == "pixels":
+        items = _gallery(_save_gray(folder / "huge.png", 40, 41))
+    else:
+        items = _gallery(*(_save_gray(folder / f"n{i}.png") for i in range(3)))
+    with pytest.raises(AppError) as info:
+        client.predict(items, "tiny", "PNG", api_name="/colorize")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-files", "0"], "tinct serve: --max-files must be positive, got 0"),
+        (["--max-mb", "-1"], "tinct serve: --max-mb must be positive, got -1.0"),
+        (["--port", "70000"], "tinct serve: --port must be in 1..65535, got 70000"),
+        (["--model", "/no/such/model.safetensors"], "tinct serve: /no/such/model.safetensors: no such checkpoint"),
+    ],
+)
+def test_serve_refuses_bad_arguments_in_one_line(capsys, args, message):
+    from tinct.cli import main
+
+    assert main(["serve", "--port", str(_free_port()), *args]) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_serve_refuses_a_busy_port(capsys, tiny_checkpoint):
+    from tinct.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--model", str(tiny_checkpoint), "--port", str(port)]) == 2
+    expected = f"tinct serve: port {port} on 127.0.0.1 is in use; pick another with --port"
+    assert capsys.readouterr().err.strip() == expected
