@@ -1,0 +1,128 @@
+"""``tinct train``: train a registered model on photo folders into a resumable run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  tinct train --model tinctnet --data ~/photos --out runs/first
+  tinct train --preset tinctnet --data ../shared/data/caltech101 ../shared/data/sun80 --out runs/v1
+  tinct train --out runs/first --resume                 # after Ctrl-C, a crash or kill -9
+  tinct train --model tinctnet --data ~/photos --out runs/quick --set train.epochs=2 \\
+      --set model.width=8 --set data.size=64
+  torchrun --nproc_per_node=2 -m tinct train --preset tinctnet --data ~/photos --out runs/ddp
+
+--set takes dotted keys: train.<key> (see docs/training.md), model.<key> (the model's config)
+and data.<key> (tinct.data.DataConfig); values are read as JSON when they parse.
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model on your photos (resumable, torchrun-ready)",
+        description="Train a registered model on photo folders. Every epoch writes a checkpoint, "
+        "a sample grid and a metrics row; the run can be stopped at any moment and continued with --resume.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", metavar="NAME", help="registered model family (tinct models lists them)")
+    p.add_argument(
+        "--data", nargs="+", metavar="SOURCE", help="photo folders or kind:path sources (e.g. caltech101:DIR)"
+    )
+    p.add_argument("--out", metavar="DIR", help="run folder (new, empty, or with --resume / --overwrite)")
+    p.add_argument("--preset", metavar="NAME", help="preset name (--list-presets) or a preset .json file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. train.lr=3e-4, model.width=16, data.size=96 (repeatable)",
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="shorthand for --set train.epochs=N")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous run's files in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
+    p.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
+    p.set_defaults(func=run)
+
+
+def _fail(message: str, status: int = 1, every_process: bool = False) -> int:
+    # Under torchrun, configuration errors are the same in every process: say them once.
+    # Errors during training may hit one process only: those say which process they come from.
+    rank = os.environ.get("RANK", "0") or "0"
+    if rank == "0":
+        print(f"tinct: {message}", file=sys.stderr)
+    elif every_process:
+        print(f"tinct: [process {rank}] {message}", file=sys.stderr)
+    return status
+
+
+def _saved_config(out: Path) -> dict:
+    config_file = out / "config.json"
+    if config_file.is_file():
+        return json.loads(config_file.read_text())
+    from tinct.train.resume import load_state
+
+    return load_state(out / "state.pt")["config"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinct.train import ConfigError, TrainError, check_run_dir, list_presets, load_preset, resolve_run_config, train
+
+    if args.list_presets:
+        for name in list_presets():
+            description = load_preset(name).get("description", "")
+            print(f"{name:24s} {description}")
+        return 0
+    if not args.out:
+        return _fail("--out DIR is required (the run folder)", 2)
+    out = Path(args.out).expanduser()
+    overrides = list(args.overrides)
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    try:
+        check_run_dir(out, args.resume, args.overwrite)
+        base = _saved_config(out) if args.resume else None
+        if base is None and not args.model and not args.preset:
+            return _fail("no model: pass --model NAME (tinct models lists them) or --preset NAME", 2)
+        run_config = resolve_run_config(
+            preset=args.preset, model=args.model, sources=args.data, overrides=overrides, base=base
+        )
+    except (ConfigError, TrainError) as exc:
+        return _fail(str(exc), 2)
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc), 1)
+    try:
+        result = train(
+            run_config,
+            out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=False if args.no_progress else None,
+        )
+    except (ConfigError, TrainError) as exc:
+        return _fail(str(exc), 2, every_process=True)
+    except (OSError, ValueError) as exc:
+        # Data problems (missing folder, unreadable photo) arrive as one-line errors;
+        # TINCT_DEBUG=1 shows the traceback instead.
+        if os.environ.get("TINCT_DEBUG"):
+            raise
+        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1, every_process=True)
+    if os.environ.get("RANK", "0") in ("", "0"):
+        best = out / "best.safetensors"
+        epochs = f"{result.epochs_done} epoch" + ("" if result.epochs_done == 1 else "s")
+        best_loss = f", best val loss {result.best_val_loss:.4g}" if math.isfinite(result.best_val_loss) else ""
+        stopped = f"; {result.stopped}" if result.stopped else ""
+        steps = f", {result.global_step} steps" if result.global_step else ""
+        print(f"tinct: {out}: {epochs}{steps}{best_loss}{stopped}", file=sys.stderr)
+        if best.exists():
+            print(f"tinct: colorize with: tinct colorize --model {best} PHOTO", file=sys.stderr)
+    return 0

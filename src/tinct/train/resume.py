@@ -1,0 +1,94 @@
+"""The resume state of a run (``state.pt``): everything needed to continue bit-for-bit.
+
+The model checkpoints (``last.safetensors``, ``best.safetensors``) are for *using* a model;
+``state.pt`` is for *continuing* a run. It holds the model's tensors again, so that the
+weights and the optimiser state it is paired with are always written together, in one
+atomic ``os.replace`` (a ``kill -9`` between two separate files could pair new weights with
+old moments)::
+
+    {"format_version": 1,
+     "epoch": int,            # the epoch in progress (0-based); equals the epochs done at an epoch end
+     "step_in_epoch": int,    # global batches of that epoch already done
+     "global_step": int,      # optimisation steps since the start of the run
+     "model": {name: Tensor},
+     "optimizers": {name: optimizer.state_dict()},
+     "schedule": LearningRateSchedule.state_dict(),
+     "processes": [{"rng": ..., "epoch_sums": {...}} per rank],
+     "data_manifest_sha256": str | None,
+     "world_size": int,
+     "config": run config dict}
+
+Only plain containers, numbers, strings and tensors are stored, so it loads with
+``torch.load(..., weights_only=True)``: nothing in it can run code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["STATE_FORMAT_VERSION", "capture_rng", "restore_rng", "save_state", "load_state"]
+
+STATE_FORMAT_VERSION = 1
+
+
+def capture_rng() -> dict[str, Any]:
+    """This process's random states (python, numpy, torch, CUDA) as weights_only-safe values."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "python": [version, list(internal), gauss_next],
+        "numpy": [kind, keys.tolist(), int(position), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, flushed, then renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; the state is an ordinary run file
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format_version": STATE_FORMAT_VERSION, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read ``state.pt`` safely (``weights_only=True``); ValueError for a damaged or foreign file."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # unpickling errors come in many types
+        raise ValueError(f"{path}: not a readable tinct resume state ({exc})") from None
+    if not isinstance(state, dict) or state.get("format_version") != STATE_FORMAT_VERSION:
+        raise ValueError(f"{path}: not a tinct resume state of format {STATE_FORMAT_VERSION}")
+    return state
