@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,6 +28,7 @@ __all__ = [
     "read_rgb",
     "write_image",
     "list_images",
+    "atomic_file",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
@@ -187,6 +190,32 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot convert image mode {image.mode} ({exc})") from None
 
 
+@contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; on success it is flushed to disk
+    and renamed into place, on any error it is removed. Readers therefore see either the
+    old file or the complete new one, never a half-written file (even after ``kill -9``).
+
+    >>> with atomic_file("out.txt", "w") as handle:  # doctest: +SKIP
+    ...     handle.write("all or nothing")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs are ordinary files
+        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def format_for(path: str | os.PathLike) -> str:
     """Pillow format name for a file name's suffix; ValueError for an unknown suffix."""
     suffix = Path(path).suffix.lower()
@@ -223,15 +252,8 @@ def write_image(
     options: dict = {}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        image.save(handle, format=fmt, **options)
     return path
 
 

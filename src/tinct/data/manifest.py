@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from tinct.io import atomic_file
 
 __all__ = ["FileHashes", "sha256_file", "manifest_text", "MANIFEST_FORMAT"]
 
@@ -83,14 +84,8 @@ class FileHashes:
             except (OSError, ValueError):
                 merged = {}
         merged.update(self.entries)
-        fd, tmp = tempfile.mkstemp(prefix=".file-sha256.", suffix=".part", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(merged, handle)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(self.path, "w") as handle:
+            json.dump(merged, handle)
         self.dirty = False
 
 

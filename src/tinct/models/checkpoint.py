@@ -16,14 +16,15 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from tinct.io import atomic_file
 
 from tinct.models.registry import build_config, list_models, model_class
 
@@ -78,15 +79,9 @@ def save_checkpoint(
         "metrics": metrics or {},
         "extra": extra or {},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(_tensors_of(model), tmp, metadata={"tinct": json.dumps(info, sort_keys=True)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    payload = save(_tensors_of(model), metadata={"tinct": json.dumps(info, sort_keys=True)})
+    with atomic_file(path) as handle:
+        handle.write(payload)
     return path
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +18,15 @@ import torch
 import torch.nn.functional as F
 
 from tinct.color import lab_to_rgb_torch
+from tinct.io import atomic_file
 
 __all__ = ["MetricsLog", "sample_grid", "write_text_atomic", "predict_full_ab"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; run files are ordinary files
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w") as handle:
+        handle.write(text)
 
 
 class MetricsLog:

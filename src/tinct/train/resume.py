@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from tinct.io import atomic_file
 
 __all__ = ["STATE_FORMAT_VERSION", "capture_rng", "restore_rng", "save_state", "load_state"]
 
@@ -65,18 +66,8 @@ def restore_rng(state: dict[str, Any]) -> None:
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary file beside ``path``, flushed, then renamed into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; the state is an ordinary run file
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format_version": STATE_FORMAT_VERSION, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        torch.save({"format_version": STATE_FORMAT_VERSION, **state}, handle)
     return path
 
 
