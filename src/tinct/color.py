@@ -150,8 +150,8 @@ def lab_to_rgb_torch(lab: torch.Tensor, dim: int = -3, clamp: bool = True) -> to
     return rgb.clamp(0.0, 1.0) if clamp else rgb
 
 
-_GAMUT_L_STEPS = 400  # table rows: L = 0, 0.25, ..., 100
-_GAMUT_HUE_STEPS = 720  # table columns: hue in half-degree steps
+_GAMUT_L_STEPS = 200  # table rows: L = 0, 0.5, ..., 100
+_GAMUT_HUE_STEPS = 360  # table columns: hue in one-degree steps
 
 
 def _linear_rgb_of_lab(l: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
@@ -165,7 +165,7 @@ def _linear_rgb_of_lab(l: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.n
 
 @lru_cache(maxsize=1)
 def _max_chroma_table() -> torch.Tensor:
-    """Largest in-gamut CIELAB chroma for each (L, hue) cell, float32 ``(401, 720)``.
+    """Largest in-gamut CIELAB chroma for each (L, hue) cell, float32 ``(201, 360)``.
 
     Found by bisection on a fine grid, then eroded (minimum over neighbouring cells) so
     that a nearest-cell lookup never overshoots the gamut between grid points. The sRGB
@@ -175,7 +175,7 @@ def _max_chroma_table() -> torch.Tensor:
     hue = np.arange(_GAMUT_HUE_STEPS) * (2 * np.pi / _GAMUT_HUE_STEPS)
     cos, sin = np.cos(hue)[None], np.sin(hue)[None]
     low, high = np.zeros((len(l), len(hue))), np.full((len(l), len(hue)), 200.0)
-    for _ in range(20):  # 200 / 2**20: far below the table's own resolution
+    for _ in range(16):  # 200 / 2**16 = 0.003: far below what a neighbouring cell differs by
         middle = (low + high) / 2
         inside = np.ones_like(middle, dtype=bool)
         for channel in _linear_rgb_of_lab(l, middle * cos, middle * sin):
@@ -240,6 +240,12 @@ def _lab_block_to_rgb_uint8(l: np.ndarray, a: np.ndarray, b: np.ndarray, out: np
         linear = f32(weights[0]) * xyz[0] + f32(weights[1]) * xyz[1] + f32(weights[2]) * xyz[2]
         levels = np.clip(linear * f32(_LINEAR_LEVELS) + f32(0.5), 0, _LINEAR_LEVELS).astype(np.int32)
         out[:, channel] = encode[levels]
+
+
+def prepare_gamut_tables() -> None:
+    """Build the tables :func:`lab_to_rgb_uint8` uses (about 0.1 s, once per process)."""
+    _max_chroma_table()
+    _encode_table_u8()
 
 
 def lab_to_rgb_uint8(l: np.ndarray, a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tinct.color import lab_to_rgb_uint8
+from tinct.color import lab_to_rgb_uint8, prepare_gamut_tables
 from tinct.io import Photo, photo_from_array, read_photo
 
 __all__ = ["Colorizer", "colorize", "resize_and_pad", "default_threads"]
@@ -82,6 +82,7 @@ class Colorizer:
             self.model.eval()
         self.batch_size = batch_size
         self.input_size = int(self.model.config.input_size)
+        prepare_gamut_tables()  # one-time set-up here, not inside the first photo's time
 
     @property
     def name(self) -> str:
