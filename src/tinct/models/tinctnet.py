@@ -42,6 +42,7 @@ class TinctNet(ColorModel):
         head: str = "bins"  # "bins" or "regression"
         temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
         rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
+        prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -87,9 +88,21 @@ class TinctNet(ColorModel):
         prior = ab_bins.empirical_prior(ab_samples, self.bin_centers)
         self.class_weights.copy_(ab_bins.rebalancing_weights(prior, self.config.rebalance_mix))
 
+    def adjusted_logits(self, output: torch.Tensor) -> torch.Tensor:
+        """Undo a share ``beta`` of the rebalancing bias before decoding.
+
+        A classifier trained with per-class weights w learns probabilities tilted by w
+        (rare, saturated colours boosted); subtracting ``beta * log w`` from the logits
+        removes that tilt entirely at beta = 1 and leaves it at beta = 0, so one trained
+        network offers a dial between faithful and vivid colour.
+        """
+        if not self.config.prior_correction:
+            return output
+        return output - self.config.prior_correction * self.class_weights.log()[None, :, None, None]
+
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         if self.config.head == "bins":
-            return ab_bins.annealed_mean(output, self.bin_centers, self.config.temperature)
+            return ab_bins.annealed_mean(self.adjusted_logits(output), self.bin_centers, self.config.temperature)
         return LAB.unnormalize_ab(torch.tanh(output))
 
     def predict_ab(self, l: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,83 @@
+"""The shipped family's pieces: ab bins, rebalancing, annealed mean, prior correction."""
+
+import pytest
+import torch
+
+from tinct.models import ab_bins, create_model
+
+
+def test_bins_cover_the_gamut_on_a_10_unit_grid():
+    centers = ab_bins.bin_centers()
+    assert centers.shape == (ab_bins.NUM_BINS, 2)
+    assert torch.all(centers % 10 == 0)
+    assert ab_bins.NUM_BINS > 250  # the sRGB gamut at grid 10 (Zhang et al. kept 313 of ImageNet)
+    for colour in ([0.0, 0.0], [80.0, 67.0], [-86.0, 83.0], [79.0, -108.0]):  # gray, red, green, blue
+        assert torch.cdist(torch.tensor([colour]), centers).min() <= 7.1
+
+
+def test_soft_encoding_sums_to_one_and_peaks_at_the_nearest_bin():
+    centers = ab_bins.bin_centers()
+    ab = torch.tensor([[20.0, -30.0], [3.0, 4.0]]).T.reshape(1, 2, 1, 2)
+    target = ab_bins.soft_encode(ab, centers)
+    assert torch.allclose(target.sum(dim=1), torch.ones(1, 1, 2))
+    nearest = torch.cdist(ab.reshape(2, 2).T, centers).argmin(dim=1)
+    assert torch.equal(target.argmax(dim=1).reshape(-1), nearest)
+    assert (target > 0).sum(dim=1).max() == 5
+
+
+def test_rebalancing_weights_have_unit_expectation_and_favour_rare_bins():
+    prior = torch.tensor([0.7, 0.2, 0.1])
+    weights = ab_bins.rebalancing_weights(prior, mix=0.5)
+    assert torch.isclose((prior * weights).sum(), torch.tensor(1.0))
+    assert weights[2] > weights[1] > weights[0]
+    # by hand: w = 1 / (0.5 p + 0.5 / 3), then normalised
+    raw = 1 / (0.5 * prior + 0.5 / 3)
+    assert torch.allclose(weights, raw / (prior * raw).sum())
+    with pytest.raises(ValueError, match="mix"):
+        ab_bins.rebalancing_weights(prior, mix=1.5)
+
+
+def test_annealed_mean_goes_from_mean_to_mode():
+    centers = torch.tensor([[0.0, 0.0], [50.0, 0.0]])
+    logits = torch.log(torch.tensor([0.6, 0.4])).reshape(1, 2, 1, 1)
+    assert torch.allclose(ab_bins.annealed_mean(logits, centers, 1.0).flatten(), torch.tensor([20.0, 0.0]))
+    assert ab_bins.annealed_mean(logits, centers, 0.01).flatten()[0] < 1e-6  # the mode, bin 0
+    with pytest.raises(ValueError, match="temperature"):
+        ab_bins.annealed_mean(logits, centers, 0.0)
+
+
+def test_prior_correction_removes_the_rebalancing_tilt():
+    model = create_model("tinctnet", width=4, input_size=32, prior_correction=1.0).eval()
+    weights = torch.rand(ab_bins.NUM_BINS) + 0.5
+    model.class_weights.copy_(weights)
+    logits = torch.randn(1, ab_bins.NUM_BINS, 2, 2)
+    expected = torch.softmax(logits - weights.log()[None, :, None, None], dim=1)
+    assert torch.allclose(torch.softmax(model.adjusted_logits(logits), dim=1), expected, atol=1e-6)
+    model.config.prior_correction = 0.0
+    assert torch.equal(model.adjusted_logits(logits), logits)
+
+
+def test_fit_statistics_sets_weights_from_training_colours():
+    model = create_model("tinctnet", width=4, input_size=32)
+    samples = torch.tensor([[0.0, 0.0]] * 90 + [[60.0, 60.0]] * 10)
+    model.fit_statistics(samples)
+    centers = model.bin_centers
+    gray_bin = torch.cdist(torch.zeros(1, 2), centers).argmin()
+    vivid_bin = torch.cdist(torch.tensor([[60.0, 60.0]]), centers).argmin()
+    assert model.class_weights[vivid_bin] > model.class_weights[gray_bin]
+
+
+def test_training_reduces_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = create_model("tinctnet", width=8, input_size=32)
+    l = torch.rand(4, 1, 32, 32) * 100
+    ab = torch.stack([l[:, 0] * 0.5 - 25, 30 - l[:, 0] * 0.4], dim=1)  # colour follows brightness
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        loss, _ = model.training_loss(l, ab)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        first = first if first is not None else float(loss)
+    assert float(loss) < 0.7 * first
