@@ -1,0 +1,336 @@
+"""Shared machinery of the NumPy model families (seeds 000 and 003): weights, fit, schedules.
+
+A NumPy family wraps one :class:`tinct.nn.Network` (hand-written backprop, no autograd) and
+says how a batch of Lab images becomes network examples (``examples``) and how network
+outputs become ab (``predict_ab``). Everything else is here:
+
+* ``state_dict`` / ``load_state_dict`` / ``num_parameters`` (the network's arrays, keyed
+  ``layers.{i}.weight`` (fan_in, fan_out) and ``layers.{i}.bias``);
+* ``fit(train_data, val_data, train_config, callback)``, which the trainer delegates to.
+
+How ``fit`` reads the trainer's :class:`~tinct.train.config.TrainConfig`:
+
+==========================  ==================================================================
+``schedule="plateau-rounds"``  :func:`tinct.nn.fit_with_lr_rounds`: ``rounds`` rounds at
+                            ``lr, lr * lr_decay, ...``; a round ends after ``patience`` epochs
+                            without a better validation loss and the next one restarts from the
+                            best weights; Adam's moments are reset at each round unless
+                            ``reset_optimizer_each_round`` is false (seed 000).
+``schedule="none"``         one round at ``lr`` for ``epochs`` epochs.
+``schedule="step"``         ``lr * lr_decay ** (epoch // step_epochs)``, set per epoch.
+``schedule="cosine"``       half a cosine from ``lr`` to ``min_lr`` over the epochs, per epoch.
+``epochs``                  the budget over all rounds.
+``early_stopping``          stop after this many epochs without a better validation loss.
+``batch_size``              examples per step (windows for ``window-mlp``, images for
+                            ``fc-image``).
+``max_steps_per_epoch``     cap on steps per epoch (quick runs); ``max_val_images`` caps
+                            the validation images.
+``optimizer``, ``betas``    ``adam`` (with ``betas``) or ``sgd`` (plain, no momentum).
+``seed``                    the shuffling order of every epoch (the initial weights come from
+                            torch's global generator, which the trainer seeds with it).
+``threads``                 BLAS threads (through threadpoolctl); 0 leaves NumPy's default.
+==========================  ==================================================================
+
+Not available here, and refused with a message saying what to use instead: ``weight_decay``
+(the L2 penalty is part of the network's cost, so it is the model's ``l2_lambda``),
+``grad_clip``, ``warmup_steps`` and SGD ``momentum``.
+
+The model always ends ``fit`` holding the weights with the best validation loss, and the
+validation loss is the network's own data loss on the validation examples (the weight
+penalty left out), so it can be compared across epochs and rounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from tinct.nn import SGD, Adam, EpochRecord, Network, fit_with_lr_rounds
+
+__all__ = ["NumpyColorModel", "dataset_arrays", "initialisation_seed"]
+
+_VALIDATION_CHUNK = 8192  # rows per forward pass when scoring validation examples
+
+
+def initialisation_seed() -> int:
+    """A weight-initialisation seed drawn from torch's global generator.
+
+    The trainer seeds torch with ``train.seed`` before it builds a model, so NumPy families
+    start from the same weights for the same seed, as the torch families do.
+    """
+    return int(torch.randint(0, 2**31 - 1, ()).item())
+
+
+def dataset_arrays(dataset, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stack a dataset's items into arrays.
+
+    Args:
+        dataset: indexable, items ``{"l": (1, S, S), "ab": (2, S, S)}`` in Lab units.
+        limit: use only the first ``limit`` items.
+
+    Returns:
+        ``l (N, 1, S, S)`` and ``ab (N, 2, S, S)``, float32 torch tensors.
+    """
+    count = len(dataset) if not limit else min(len(dataset), limit)
+    if count == 0:
+        return torch.zeros(0, 1, 1, 1), torch.zeros(0, 2, 1, 1)
+    items = [dataset[i] for i in range(count)]
+    l = torch.stack([torch.as_tensor(item["l"]) for item in items]).float()
+    ab = torch.stack([torch.as_tensor(item["ab"]) for item in items]).float()
+    if l.ndim != 4 or l.shape[1] != 1 or ab.shape != (count, 2, *l.shape[2:]):
+        raise ValueError(f"expected items l (1, S, S) and ab (2, S, S), got {tuple(l.shape[1:])} and {tuple(ab.shape[1:])}")
+    return l, ab
+
+
+def _is_augmented(dataset) -> bool:
+    # LabDataset draws new crops / flips per epoch; anything else is read once.
+    return bool(getattr(dataset, "random_crop", False) or getattr(dataset, "hflip", False))
+
+
+class _KeepMoments:
+    """An optimiser whose ``reset`` does nothing (``reset_optimizer_each_round = false``)."""
+
+    def __init__(self, optimizer):
+        self._optimizer = optimizer
+
+    @property
+    def learning_rate(self) -> float:
+        return self._optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._optimizer.learning_rate = value
+
+    def step(self, parameters, gradients) -> None:
+        self._optimizer.step(parameters, gradients)
+
+    def reset(self) -> None:
+        return None
+
+
+class _EarlyStop(Exception):
+    """Raised from the per-epoch hook to end training (``early_stopping``)."""
+
+
+def _check_train_config(c) -> None:
+    refused = [
+        (c.weight_decay, "train.weight_decay", "the L2 penalty of a NumPy model is model.l2_lambda"),
+        (c.grad_clip, "train.grad_clip", "gradient clipping is not implemented for NumPy models"),
+        (c.warmup_steps, "train.warmup_steps", "learning-rate warm-up is not implemented for NumPy models"),
+    ]
+    for value, key, why in refused:
+        if value:
+            raise ValueError(f"{key}={value}: {why}; set it to 0")
+    if c.optimizer == "sgd" and c.momentum:
+        raise ValueError(f"train.momentum={c.momentum}: tinct.nn.SGD has no momentum; set train.momentum=0")
+    if c.optimizer not in ("adam", "sgd"):
+        raise ValueError(f"train.optimizer={c.optimizer!r}: NumPy models use adam or sgd")
+
+
+def _make_optimizer(c):
+    if c.optimizer == "sgd":
+        optimizer = SGD(learning_rate=c.lr)
+    else:
+        optimizer = Adam(learning_rate=c.lr, beta1=c.betas[0], beta2=c.betas[1])
+    return optimizer if c.reset_optimizer_each_round else _KeepMoments(optimizer)
+
+
+def _epoch_learning_rate(c, epochs_done: int) -> float:
+    """Learning rate of the epoch after ``epochs_done`` for the per-epoch schedules."""
+    if c.schedule == "step":
+        return c.lr * c.lr_decay ** (epochs_done // c.step_epochs)
+    if c.schedule == "cosine":
+        progress = min(1.0, epochs_done / max(1, c.epochs - 1))
+        return c.min_lr + (c.lr - c.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return c.lr
+
+
+def _thread_limit(threads: int):
+    if not threads:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it NumPy keeps its default
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads)
+
+
+class NumpyColorModel:
+    """Base class of the NumPy families; subclasses set ``Config`` and build ``self.network``.
+
+    Subclasses implement:
+
+    * ``examples(l, ab) -> (x (N, D_in), y (N, D_out))``: network inputs and RGB targets in
+      [0, 1] from ``l (B, 1, S, S)`` and ``ab (B, 2, S, S)`` torch tensors in Lab units;
+    * ``predict_ab(l) -> ab``.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type]
+    backend: ClassVar[str] = "numpy"
+
+    network: Network
+
+    # -- weights ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the network's arrays: ``layers.{i}.weight`` (fan_in, fan_out), ``layers.{i}.bias``."""
+        return self.network.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load arrays saved by :meth:`state_dict` (ValueError naming a missing key or bad shape)."""
+        self.network.load_state_dict(state)
+
+    def num_parameters(self) -> int:
+        return int(sum(array.size for array in self.network.parameters()))
+
+    def examples(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def predict_ab(self, l: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- training --------------------------------------------------------------------------
+    def data_loss(self, x: np.ndarray, y: np.ndarray) -> float:
+        """The network's data loss (no weight penalty) on ``(x, y)``, computed in chunks.
+
+        Same formula as the training loss, ``1/(2N) sum_i sum_c (output_ic - y_ic)^2``.
+        """
+        total = 0.0
+        for start in range(0, len(x), _VALIDATION_CHUNK):
+            difference = self.network.predict(x[start : start + _VALIDATION_CHUNK]) - y[start : start + _VALIDATION_CHUNK]
+            total += float(np.sum(difference.astype(np.float64) ** 2))
+        return total / (2.0 * len(x))
+
+    def fit(self, train_data, val_data, train_config, callback: Callable[[int, dict[str, float]], None] | None = None) -> dict:
+        """Train on ``train_data``, choosing weights by the loss on ``val_data``.
+
+        Args:
+            train_data, val_data: indexable datasets of ``{"l": (1, S, S), "ab": (2, S, S)}``
+                in Lab units (``val_data`` may be empty: the training loss then decides).
+            train_config: a :class:`tinct.train.config.TrainConfig` (see the module docstring).
+            callback: ``callback(epoch, metrics)`` after every epoch, ``epoch`` 1-based and
+                ``metrics`` with ``train_loss``, ``val_loss`` (when there is validation data),
+                ``val_rgb_mse`` (plain mean of squared RGB errors in [0, 1] units), ``lr``,
+                ``round`` and ``seconds``.
+
+        Returns:
+            ``{"epochs": ..., "best_epoch": ..., "best_val_loss": ..., "initial_val_loss": ...,
+            "stopped": ...}``; the model holds the best weights.
+        """
+        c = train_config
+        _check_train_config(c)
+        with _thread_limit(c.threads):
+            return self._fit(train_data, val_data, c, callback)
+
+    def _fit(self, train_data, val_data, c, callback) -> dict:
+        network = self.network
+        network.optimizer = _make_optimizer(c)
+        val_l, val_ab = dataset_arrays(val_data, c.max_val_images or None)
+        has_validation = len(val_l) > 0
+        x_val, y_val = self.examples(val_l, val_ab) if has_validation else (None, None)
+
+        augmented = _is_augmented(train_data)
+        fixed_examples = None if augmented else self.examples(*dataset_arrays(train_data))
+        if fixed_examples is not None and len(fixed_examples[0]) == 0:
+            raise ValueError("the training split is empty")
+        current: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+        def train_examples(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+            if fixed_examples is not None:
+                return fixed_examples
+            train_data.set_epoch(epoch - 1)  # the trainer's epochs are 0-based
+            current["examples"] = self.examples(*dataset_arrays(train_data))
+            return current["examples"]
+
+        def train_batches(epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            x, y = train_examples(epoch)
+            order = np.random.default_rng([c.seed, epoch]).permutation(len(x))
+            steps = math.ceil(len(x) / c.batch_size)
+            if c.max_steps_per_epoch:
+                steps = min(steps, c.max_steps_per_epoch)
+            for step in range(steps):
+                rows = order[step * c.batch_size : (step + 1) * c.batch_size]
+                # np.take gathers rows about twice as fast as fancy indexing x[rows].
+                yield np.take(x, rows, axis=0), np.take(y, rows, axis=0)
+
+        def val_loss(_model) -> float:
+            if has_validation:
+                return self.data_loss(x_val, y_val)
+            # No validation split: judge by the training examples (last epoch's crops).
+            examples = fixed_examples or current.get("examples") or train_examples(1)
+            return self.data_loss(*examples)
+
+        initial: list[float] = []
+
+        def val_loss_first_noted(model) -> float:
+            value = val_loss(model)
+            if not initial:
+                initial.append(value)  # fit_with_lr_rounds scores the initial weights first
+            return value
+
+        outputs_per_example = network.output_size
+        best: dict[str, Any] = {"state": network.state_dict() if c.early_stopping else None, "since": 0}
+        started = [time.perf_counter()]
+
+        def after_epoch(record: EpochRecord) -> None:
+            metrics = {"train_loss": record.train_loss}
+            if has_validation:
+                metrics["val_loss"] = record.val_loss
+                # data loss = sum of squares / (2N) over D outputs -> plain mean = 2 loss / D.
+                metrics["val_rgb_mse"] = 2.0 * record.val_loss / outputs_per_example
+            metrics.update(lr=network.optimizer.learning_rate, round=record.round_index + 1)
+            now = time.perf_counter()
+            metrics["seconds"] = round(now - started[0], 3)
+            if record.improved:
+                # A copy of the weights is only needed to undo the epochs after the best one
+                # when early stopping interrupts fit_with_lr_rounds (which restores them itself).
+                best.update(state=network.state_dict() if c.early_stopping else None, since=0)
+            else:
+                best["since"] += 1
+            if c.schedule in ("step", "cosine"):
+                network.optimizer.learning_rate = _epoch_learning_rate(c, record.epoch)
+            if callback is not None:
+                callback(record.epoch, metrics)
+            started[0] = time.perf_counter()
+            if c.early_stopping and best["since"] >= c.early_stopping:
+                raise _EarlyStop
+
+        plateau = c.schedule == "plateau-rounds"
+        history: list[EpochRecord] = []
+
+        def progress(record: EpochRecord) -> None:
+            history.append(record)
+            after_epoch(record)
+
+        try:
+            result = fit_with_lr_rounds(
+                network,
+                train_batches,
+                val_loss_first_noted,
+                learning_rate=c.lr,
+                rounds=c.rounds if plateau else 1,
+                patience=c.patience if plateau else c.epochs,
+                lr_divisor=1.0 / c.lr_decay,
+                max_epochs=c.epochs,
+                progress=progress,
+            )
+            stopped = result.stopped_because
+        except _EarlyStop:
+            if best["state"] is not None:
+                network.load_state_dict(best["state"])
+            stopped = f"no better validation loss for {c.early_stopping} epochs"
+        best_epoch = max((r.epoch for r in history if r.improved), default=0)
+        losses = initial[:1] + [r.val_loss for r in history if not math.isnan(r.val_loss)]
+        return {
+            "epochs": len(history),
+            "best_epoch": best_epoch,
+            "best_val_loss": min(losses, default=math.nan),
+            "initial_val_loss": initial[0] if initial else math.nan,
+            "stopped": stopped,
+        }
