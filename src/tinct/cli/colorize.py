@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     done = 0
-    show_bar = not args.quiet and len(pending) > PROGRESS_THRESHOLD
+    show_bar = not args.quiet and len(pending) > PROGRESS_THRESHOLD and sys.stderr.isatty()
     with tqdm(total=len(pending), unit="photo", disable=not show_bar, file=sys.stderr) as bar:
         for index in range(0, len(pending), args.batch_size):
             batch_jobs, photos = [], []
