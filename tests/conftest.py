@@ -45,6 +45,23 @@ def tiny_checkpoint(tmp_path) -> Path:
     return save_checkpoint(tmp_path / "tiny.safetensors", model)
 
 
+def make_sky_grass_photos(folder: Path, count: int = 24, seed: int = 0) -> Path:
+    """Two-colour 40 x 48 photos (blue sky over green grass, random horizon and exposure):
+    colour that a tiny model can learn from brightness and position in a few steps."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        image = np.empty((40, 48, 3), np.float32)
+        horizon = rng.integers(10, 30)
+        image[:horizon] = (0.3, 0.5, 0.9)
+        image[horizon:] = (0.2, 0.6, 0.2)
+        image = image * rng.uniform(0.6, 1.1) + rng.normal(0, 0.03, image.shape)
+        Image.fromarray((image.clip(0, 1) * 255).astype(np.uint8)).save(folder / f"photo_{i:02d}.png")
+    return folder
+
+
 def gray_ramp(height: int = 24, width: int = 36) -> np.ndarray:
     """A uint8 (H, W) horizontal ramp from 20 to 235 (avoids clipping at black and white)."""
     return np.tile(np.linspace(20, 235, width).round().astype(np.uint8), (height, 1))

@@ -15,7 +15,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -24,6 +23,9 @@ from torch import nn
 from tinct.color import LAB
 from tinct.models import register_model
 from tinct.models.base import ColorModel
+
+from conftest import make_sky_grass_photos
+
 
 PROBE = "ddp-probe"
 
@@ -71,19 +73,7 @@ def run_config(data_dir: Path):
 
 
 def make_photos(folder: Path, count: int = 20) -> Path:
-    """Two-colour 40 x 48 photos (blue sky over green grass, random horizon and exposure)."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    for i in range(count):
-        image = np.empty((40, 48, 3), np.float32)
-        horizon = rng.integers(10, 30)
-        image[:horizon] = (0.3, 0.5, 0.9)
-        image[horizon:] = (0.2, 0.6, 0.2)
-        image = image * rng.uniform(0.6, 1.1) + rng.normal(0, 0.03, image.shape)
-        Image.fromarray((image.clip(0, 1) * 255).astype(np.uint8)).save(folder / f"photo_{i:02d}.png")
-    return folder
+    return make_sky_grass_photos(folder, count, seed=1)
 
 
 def _free_port() -> int:

@@ -36,25 +36,16 @@ from tinct.train import (
 )
 from tinct.train.sampling import TrainSampler, epoch_permutation
 
+from conftest import make_sky_grass_photos
+
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_TINCTNET = ["model.width=4", "model.input_size=32", "data.size=32"]
 QUIET = ["train.threads=1", "train.tensorboard=false", "train.samples=2"]
 
 
 def make_photos(folder: Path, count: int = 24) -> Path:
-    """Two-colour 40 x 48 photos: blue sky over green grass, random horizon and exposure."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        image = np.empty((40, 48, 3), np.float32)
-        horizon = rng.integers(10, 30)
-        image[:horizon] = (0.3, 0.5, 0.9)
-        image[horizon:] = (0.2, 0.6, 0.2)
-        image = image * rng.uniform(0.6, 1.1) + rng.normal(0, 0.03, image.shape)
-        Image.fromarray((image.clip(0, 1) * 255).astype(np.uint8)).save(folder / f"photo_{i:02d}.png")
-    return folder
+    return make_sky_grass_photos(folder, count, seed=0)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, str]]:

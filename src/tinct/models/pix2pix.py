@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinct.color import LAB
-from tinct.models.base import ColorModel, check_lightness_batch
+from tinct.models.base import check_lightness_batch
 from tinct.models.registry import register_model
-from tinct.models.unet import UNetGenerator
+from tinct.models.unet import UNet
 
 __all__ = ["PatchDiscriminator", "Pix2Pix"]
 
@@ -72,8 +72,10 @@ def _setting(train_config: Any, key: str, default: Any) -> Any:
 
 
 @register_model("pix2pix")
-class Pix2Pix(ColorModel):
-    """Conditional GAN colorizer; only the generator runs at inference."""
+class Pix2Pix(UNet):
+    """Conditional GAN colorizer: seed 004's U-Net as generator (its forward, ``predict_ab``
+    and L1 ``training_loss``, used for validation) plus a PatchGAN discriminator; only the
+    generator runs at inference."""
 
     @dataclass
     class Config:
@@ -88,34 +90,14 @@ class Pix2Pix(ColorModel):
         beta1: float = 0.5  # Adam beta1 of both optimisers: part of the GAN recipe, so kept here
 
     def __init__(self, config: Config):
-        super().__init__(config)
+        super().__init__(config)  # validates input_size against depth, builds the generator
         if config.gan_loss not in ("bce", "lsgan"):
             raise ValueError(f"pix2pix gan_loss must be 'bce' or 'lsgan', got {config.gan_loss!r}")
-        if config.input_size % 2**config.depth:
-            raise ValueError(
-                f"pix2pix input_size must be divisible by 2**depth = {2**config.depth}, got {config.input_size}"
-            )
         if not 0 <= config.beta1 < 1:
             raise ValueError(f"pix2pix beta1 must be in [0, 1), got {config.beta1}")
         if config.l1_weight < 0:
             raise ValueError(f"pix2pix l1_weight must be >= 0, got {config.l1_weight}")
-        self.generator = UNetGenerator(1, 2, config.width, config.depth, config.dropout)
         self.discriminator = PatchDiscriminator(3, config.disc_width, config.disc_layers)
-
-    def forward(self, l: torch.Tensor) -> torch.Tensor:
-        """``l (B, 1, H, W)`` Lab L -> generated normalised ab ``(B, 2, H, W)`` in [-1, 1]."""
-        check_lightness_batch(l)
-        return self.generator(LAB.normalize_l(l))
-
-    def predict_ab(self, l: torch.Tensor) -> torch.Tensor:
-        """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H, W)`` in Lab units."""
-        return LAB.unnormalize_ab(self(l))
-
-    def training_loss(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The generator's L1 on ab / 110 (no adversarial term): the validation loss."""
-        loss = F.l1_loss(self(l), LAB.normalize_ab(ab))
-        value = float(loss.detach())
-        return loss, {"loss": value, "ab_l1": LAB.unnormalize_ab(value)}
 
     def _adversarial(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         target = torch.full_like(logits, 1.0 if real else 0.0)

@@ -105,7 +105,7 @@ class UNet(ColorModel):
         super().__init__(config)
         if config.input_size % 2**config.depth:
             raise ValueError(
-                f"unet input_size must be divisible by 2**depth = {2**config.depth}, got {config.input_size}"
+                f"{self.name} input_size must be divisible by 2**depth = {2**config.depth}, got {config.input_size}"
             )
         self.generator = UNetGenerator(1, 2, config.width, config.depth, config.dropout)
 
