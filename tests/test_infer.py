@@ -64,3 +64,11 @@ def test_module_level_colorize(tiny_checkpoint):
 def test_batch_size_is_validated(tiny_checkpoint):
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         Colorizer(tiny_checkpoint, batch_size=0)
+
+
+def test_name_says_which_run_a_generic_checkpoint_comes_from(tiny_checkpoint, tmp_path):
+    run = tmp_path / "my-run"
+    run.mkdir()
+    (run / "best.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    assert Colorizer(run / "best.safetensors").name == "my-run/best"
+    assert Colorizer(tiny_checkpoint).name == "tiny"

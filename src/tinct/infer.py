@@ -86,8 +86,14 @@ class Colorizer:
 
     @property
     def name(self) -> str:
+        """The weights' name: file stem, or ``run/best`` for a run folder's generic file names."""
         path = getattr(self.model, "checkpoint_path", None)
-        return Path(path).stem if path is not None else self.model.name
+        if path is None:
+            return self.model.name
+        path = Path(path)
+        if path.stem in ("best", "last", "model") and path.parent.name:
+            return f"{path.parent.name}/{path.stem}"
+        return path.stem
 
     def predict_ab_batch(self, photos: Sequence[Photo]) -> list[torch.Tensor]:
         """ab ``(2, h, w)`` at working resolution (content box only) for each photo."""

@@ -244,7 +244,7 @@ def write_comparisons(evaluation: Evaluation, folder: Path) -> list[Path]:
     folder.mkdir(exist_ok=True)
     paths = []
     for i, panels in enumerate(evaluation.thumbnails):
-        path = folder / f"{i:04d}-{_slug(evaluation.images[i])}.png"
+        path = folder / f"{i:04d}-{_slug(Path(evaluation.images[i]).with_suffix('').as_posix())}.png"
         _save_png(path, _strip(panels))
         paths.append(path)
     return paths

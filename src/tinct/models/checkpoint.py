@@ -41,7 +41,7 @@ __all__ = [
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "tinct-v0"
+DEFAULT_MODEL = "tinct-v1"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
