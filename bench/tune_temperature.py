@@ -8,9 +8,11 @@ The temperature trades vividness against fidelity: T -> 0 decodes the most likel
 (vivid, blotchy, low PSNR), T = 1 the mean (safe, brownish). The validation split comes from
 the checkpoint's own training data config (photos held out from training, never cbsd68).
 For each T the script reports PSNR, mean CIEDE2000 and chroma ratio of the colorized
-validation crops next to the gray baseline's, and picks the T with the lowest CIEDE2000 among
-those whose PSNR is at least the gray baseline's and whose chroma ratio lies in [0.7, 1.2]
-(falling back to the lowest CIEDE2000 overall). With ``--out`` it writes a copy of the
+validation crops next to the gray baseline's, and picks the setting with the lowest CIEDE2000
+among those whose PSNR beats the gray baseline's by ``--psnr-margin`` dB and whose chroma ratio
+lies in [``--min-chroma-ratio``, 1.2] (falling back to the lowest CIEDE2000 overall). The
+margins (0.1 dB, 0.75 rather than the 0.7 of the targets) leave room for the difference
+between validation crops and other photos. With ``--out`` it writes a copy of the
 checkpoint whose config carries the chosen temperature.
 """
 
@@ -29,6 +31,8 @@ def main() -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("--temperatures", default="0.3,0.38,0.5,0.65,0.8,1.0")
     parser.add_argument("--corrections", default="0,0.5,0.75,1", help="prior_correction values (beta)")
+    parser.add_argument("--min-chroma-ratio", type=float, default=0.75, help="lower end of the admissible chroma ratio")
+    parser.add_argument("--psnr-margin", type=float, default=0.1, help="dB above the gray baseline's PSNR required")
     parser.add_argument("--limit", type=int, default=400, help="validation crops to use")
     parser.add_argument("--out", help="write the checkpoint with the chosen temperature here")
     parser.add_argument("--threads", type=int, default=1)
@@ -86,9 +90,14 @@ def main() -> int:
         row = {"temperature": temperature, "prior_correction": correction, **scores(outputs)}
         rows.append(row)
         print(f"T={temperature:<5} beta={correction:<5} " + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[2:]))
-    admissible = [r for r in rows if r["psnr"] >= gray["psnr"] and 0.7 <= r["chroma_ratio"] <= 1.2]
+    admissible = [
+        r
+        for r in rows
+        if r["psnr"] >= gray["psnr"] + args.psnr_margin and args.min_chroma_ratio <= r["chroma_ratio"] <= 1.2
+    ]
     chosen = min(admissible or rows, key=lambda r: r["ciede2000"])
-    print(f"chosen T={chosen['temperature']} beta={chosen['prior_correction']} ({'meets' if admissible else 'no T meets'} PSNR >= gray and chroma ratio in [0.7, 1.2])")
+    print(f"chosen T={chosen['temperature']} beta={chosen['prior_correction']} ({'meets' if admissible else 'no setting meets'} PSNR >= gray + {args.psnr_margin} dB and "
+          f"chroma ratio in [{args.min_chroma_ratio}, 1.2])")
     if args.out:
         model.config.temperature = chosen["temperature"]
         model.config.prior_correction = chosen["prior_correction"]
