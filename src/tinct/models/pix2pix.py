@@ -73,9 +73,11 @@ def _setting(train_config: Any, key: str, default: Any) -> Any:
 
 @register_model("pix2pix")
 class Pix2Pix(UNet):
-    """Conditional GAN colorizer: seed 004's U-Net as generator (its forward, ``predict_ab``
-    and L1 ``training_loss``, used for validation) plus a PatchGAN discriminator; only the
-    generator runs at inference."""
+    """Seed 002's pix2pix: a U-Net generator trained against a 70x70 PatchGAN discriminator.
+
+    The generator is seed 004's U-Net, inherited with its forward, ``predict_ab`` and L1
+    ``training_loss`` (the validation loss); only the generator runs at inference.
+    """
 
     @dataclass
     class Config:
