@@ -155,7 +155,10 @@ _GAMUT_HUE_STEPS = 360  # table columns: hue in one-degree steps
 
 
 def _linear_rgb_of_lab(l: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    """Linear-light (not yet gamma-encoded) RGB of Lab colours, NumPy float64, unclipped."""
+    """Linear-light (not yet gamma-encoded) RGB of Lab colours, unclipped.
+
+    NumPy arrays of any float type; float32 stays float32 (the constants are Python floats).
+    """
     fy = (l + 16) / 116
     xyz = []
     for f, white in zip((fy + a / 500, fy, np.maximum(fy - b / 200, 0)), _WHITE_D65):
@@ -229,15 +232,8 @@ def _lab_block_to_rgb_uint8(l: np.ndarray, a: np.ndarray, b: np.ndarray, out: np
     limit = table[row.astype(np.int32), column.astype(np.int32) % _GAMUT_HUE_STEPS]
     current = np.hypot(a, b)
     scale = np.where(current > limit, limit / np.maximum(current, f32(1e-6)), f32(1))
-    fy = (l + f32(16)) / f32(116)
-    f = (fy + a * scale / f32(500), fy, np.maximum(fy - b * scale / f32(200), f32(0)))
-    xyz = [
-        white * np.where(v > _F_INV_THRESHOLD, v * v * v, (v - f32(16 / 116)) / f32(_KAPPA_SLOPE))
-        for v, white in zip(f, (f32(w) for w in _WHITE_D65))
-    ]
     encode = _encode_table_u8()
-    for channel, weights in enumerate(_RGB_FROM_XYZ):
-        linear = f32(weights[0]) * xyz[0] + f32(weights[1]) * xyz[1] + f32(weights[2]) * xyz[2]
+    for channel, linear in enumerate(_linear_rgb_of_lab(l, a * scale, b * scale)):
         levels = np.clip(linear * f32(_LINEAR_LEVELS) + f32(0.5), 0, _LINEAR_LEVELS).astype(np.int32)
         out[:, channel] = encode[levels]
 
