@@ -33,6 +33,24 @@ def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
         assert torch.equal(model.predict_ab(x), again.predict_ab(x))
 
 
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("tinctnet", width=8, input_size=32).eval()
+    full = save_checkpoint(tmp_path / "full.safetensors", model)
+    half = save_checkpoint(tmp_path / "half.safetensors", model, storage="float16")
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    with safe_open(str(half), framework="pt") as handle:
+        assert handle.get_tensor("head.weight").dtype == torch.float16
+    again = load(half)
+    assert all(p.dtype == torch.float32 for p in again.parameters())
+    x = torch.rand(2, 1, 32, 32) * 100
+    with torch.inference_mode():
+        difference = (model.predict_ab(x) - again.predict_ab(x)).abs().max()
+    assert 0 < difference < 0.5  # rounded, not lost
+    with pytest.raises(ValueError, match="storage"):
+        save_checkpoint(tmp_path / "x.safetensors", model, storage="int8")
+
+
 def test_checkpoint_is_plain_safetensors(tmp_path):
     path = save_checkpoint(tmp_path / "m.safetensors", create_model("tinctnet", width=4, input_size=32))
     with safe_open(str(path), framework="pt") as handle:

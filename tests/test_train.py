@@ -580,3 +580,69 @@ def test_numpy_models_are_delegated_to_fit(tmp_path, toy_models):
     expected = torch.stack([train_ds[i]["ab"].mean(dim=(1, 2)) for i in range(6)]).mean(0).numpy()
     np.testing.assert_allclose(load(tmp_path / "run" / "last.safetensors").mean_ab, expected, rtol=1e-5)
     assert (tmp_path / "run" / "samples" / "epoch_003.png").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# fine-tuning from existing weights
+
+
+def test_init_from_starts_from_the_given_weights(tmp_path, toy_models):
+    base = ["train.batch_size=4", "train.threads=1", "train.tensorboard=false"]
+    data = (PairDataset(8), PairDataset(4, seed=1))
+    first = train(_in_memory_run(base + ["train.epochs=3", "train.lr=0.05"]), tmp_path / "a", datasets=data, progress=False)
+    trained = {k: v.clone() for k, v in first.model.state_dict().items()}
+    assert trained["weight"].abs().max() > 0.05  # the first run moved away from its zero start
+    # With a vanishing learning rate, a fine-tuned run ends where it started: on run a's weights ...
+    tiny_lr = base + ["train.epochs=1", "train.lr=1e-9"]
+    tuned = train(_in_memory_run(tiny_lr + [f"train.init_from={tmp_path / 'a' / 'last.safetensors'}"]),
+                  tmp_path / "b", datasets=data, progress=False)
+    for name, value in trained.items():
+        assert torch.allclose(tuned.model.state_dict()[name], value, atol=1e-6), name
+    # ... and a run without init_from stays at the zero start.
+    fresh = train(_in_memory_run(tiny_lr), tmp_path / "c", datasets=data, progress=False)
+    assert fresh.model.state_dict()["weight"].abs().max() < 1e-6
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert saved["train"]["init_from"] == str(tmp_path / "a" / "last.safetensors")
+
+
+def test_init_from_errors_name_the_problem(tmp_path, toy_models):
+    from tinct.models import create_model, save_checkpoint
+
+    base = ["train.batch_size=4", "train.epochs=1", "train.threads=1", "train.tensorboard=false"]
+    data = (PairDataset(8, size=16), PairDataset(4, size=16, seed=1))
+    with pytest.raises(ConfigError, match="no such checkpoint"):
+        _in_memory_run(base + [f"train.init_from={tmp_path / 'missing.safetensors'}"])
+    other = save_checkpoint(tmp_path / "net.safetensors", create_model("tinctnet", width=4, input_size=16))
+    with pytest.raises(TrainError, match="holds a 'tinctnet' model, this run trains 'test-affine'"):
+        train(_in_memory_run(base + [f"train.init_from={other}"]), tmp_path / "x", datasets=data, progress=False)
+    wider = _in_memory_run(base + [f"train.init_from={other}", "model.width=8", "model.input_size=16"], model="tinctnet")
+    with pytest.raises(TrainError, match="do not fit"):
+        train(wider, tmp_path / "y", datasets=data, progress=False)
+    with pytest.raises(TrainError, match="unknown model"):
+        train(_in_memory_run(base + ["train.init_from=no-such-weights"]), tmp_path / "z", datasets=data, progress=False)
+
+
+def test_cli_init_takes_the_checkpoint_family_and_settings(tmp_path, capsys):
+    from tinct.cli import main
+    from tinct.models import create_model, load, save_checkpoint
+
+    torch.manual_seed(0)
+    start = create_model("tinctnet", width=4, input_size=32, temperature=0.5)
+    checkpoint = save_checkpoint(tmp_path / "start.safetensors", start)
+    photos = make_photos(tmp_path / "photos", count=12)
+    out = tmp_path / "tuned"
+    args = ["train", "--init", str(checkpoint), "--preset", "tinctnet", "--data", str(photos), "--out", str(out),
+            "--no-progress", "--set", "data.size=32", "--set", "train.epochs=1", "--set", "train.batch_size=4",
+            *sum((["--set", q] for q in QUIET), [])]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert f"starting from {checkpoint}" in capsys.readouterr().err
+    saved = json.loads((out / "config.json").read_text())
+    # The preset asks for width 32; the checkpoint's own settings win.
+    assert saved["model"] == "tinctnet" and saved["model_config"]["width"] == 4
+    assert saved["model_config"]["temperature"] == 0.5
+    tuned = load(out / "last.safetensors")
+    assert tuned.config.width == 4
+    assert main(["train", "--init", "no-such-weights", "--data", str(photos), "--out", str(tmp_path / "x")]) == 2
+    assert "--init no-such-weights: unknown model" in capsys.readouterr().err
+    assert main(["train", "--init", str(checkpoint), "--out", str(out), "--resume"]) == 2
+    assert "pick one" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             info = read_checkpoint_info(resolve_model_path(args.checkpoint))
         except (KeyError, ValueError, FileNotFoundError) as exc:
-            print(f"tinct models: {str(exc).strip(chr(39))}", file=sys.stderr)
+            print(f"tinct models: {exc}", file=sys.stderr)
             return 2
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0

@@ -14,6 +14,8 @@ examples:
   tinct train --model tinctnet --data ~/photos --out runs/first
   tinct train --preset tinctnet --data ../shared/data/caltech101 ../shared/data/sun80 --out runs/v1
   tinct train --out runs/first --resume                 # after Ctrl-C, a crash or kill -9
+  tinct train --init tinct-v1 --preset tinctnet --data ~/photos --out runs/mine --set train.lr=1e-4
+                                                        # fine-tune the shipped model on your photos
   tinct train --model tinctnet --data ~/photos --out runs/quick --set train.epochs=2 \\
       --set model.width=8 --set data.size=64
   torchrun --nproc_per_node=2 -m tinct train --preset tinctnet --data ~/photos --out runs/ddp
@@ -46,6 +48,12 @@ def add_parser(subparsers) -> None:
         metavar="KEY=VALUE",
         help="override a setting, e.g. train.lr=3e-4, model.width=16, data.size=96 (repeatable)",
     )
+    p.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="fine-tune: start from shipped weights (tinct models), a checkpoint or a run folder; "
+        "the model family and settings come from it",
+    )
     p.add_argument("--epochs", type=int, metavar="N", help="shorthand for --set train.epochs=N")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a previous run's files in --out")
@@ -74,6 +82,21 @@ def _saved_config(out: Path) -> dict:
     return load_state(out / "state.pt")["config"]
 
 
+def _init_overrides(name_or_path: str) -> list[str]:
+    """``--set`` values that make a run start from a checkpoint: its family, its settings, its weights.
+
+    They come before the user's own ``--set`` values (which may change, say, the decoding
+    temperature) and after a preset (whose model settings describe other weights).
+    """
+    from tinct.models import read_checkpoint_info, resolve_model_path
+
+    path = resolve_model_path(name_or_path)
+    info = read_checkpoint_info(path)
+    source = name_or_path if not Path(name_or_path).exists() else str(path)
+    settings = [f"model_config.{key}={json.dumps(value)}" for key, value in info["config"].items()]
+    return [f"model={info['model']}", *settings, f"train.init_from={source}"]
+
+
 def run(args: argparse.Namespace) -> int:
     from tinct.train import ConfigError, TrainError, check_run_dir, list_presets, load_preset, resolve_run_config, train
 
@@ -86,12 +109,19 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--out DIR is required (the run folder)", 2)
     out = Path(args.out).expanduser()
     overrides = list(args.overrides)
+    if args.init:
+        if args.resume:
+            return _fail("--init starts a new run from other weights; --resume continues this one: pick one", 2)
+        try:
+            overrides = _init_overrides(args.init) + overrides
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            return _fail(f"--init {args.init}: {exc}", 2)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     try:
         check_run_dir(out, args.resume, args.overwrite)
         base = _saved_config(out) if args.resume else None
-        if base is None and not args.model and not args.preset:
+        if base is None and not args.model and not args.preset and not args.init:
             return _fail("no model: pass --model NAME (tinct models lists them) or --preset NAME", 2)
         run_config = resolve_run_config(
             preset=args.preset, model=args.model, sources=args.data, overrides=overrides, base=base

@@ -9,13 +9,15 @@ from tinct.models.checkpoint import (
     DEFAULT_MODEL,
     load,
     read_checkpoint_info,
+    resolve_model_path,
     save_checkpoint,
     shipped_models,
 )
-from tinct.models.registry import build_config, create_model, list_models, model_class, register_model
+from tinct.models.registry import UnknownModelError, build_config, create_model, list_models, model_class, register_model
 
 __all__ = [
     "DEFAULT_MODEL",
+    "UnknownModelError",
     "build_config",
     "create_model",
     "list_models",
@@ -23,6 +25,7 @@ __all__ = [
     "model_class",
     "read_checkpoint_info",
     "register_model",
+    "resolve_model_path",
     "save_checkpoint",
     "shipped_models",
 ]

@@ -25,8 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from tinct.io import atomic_file
-
-from tinct.models.registry import build_config, list_models, model_class
+from tinct.models.registry import UnknownModelError, build_config, list_models, model_class
 
 __all__ = [
     "FORMAT_VERSION",
@@ -34,6 +33,7 @@ __all__ = [
     "save_checkpoint",
     "read_checkpoint_info",
     "load",
+    "resolve_model_path",
     "shipped_models",
     "sha256_file",
     "WEIGHTS_DIR",
@@ -52,11 +52,20 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _tensors_of(model) -> dict[str, torch.Tensor]:
+STORAGE_DTYPES = {"float32": None, "float16": torch.float16}
+
+
+def _tensors_of(model, storage: str = "float32") -> dict[str, torch.Tensor]:
+    if storage not in STORAGE_DTYPES:
+        raise ValueError(f"storage must be one of {sorted(STORAGE_DTYPES)}, got {storage!r}")
+    dtype = STORAGE_DTYPES[storage]
     tensors = {}
     for key, value in model.state_dict().items():
         tensor = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-        tensors[key] = tensor.detach().cpu().contiguous()
+        tensor = tensor.detach().cpu()
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        tensors[key] = tensor.contiguous()
     return tensors
 
 
@@ -66,8 +75,13 @@ def save_checkpoint(
     data_manifest_sha256: str | None = None,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    storage: str = "float32",
 ) -> Path:
-    """Write ``model`` (weights + config) to ``path`` atomically; returns the path."""
+    """Write ``model`` (weights + config) to ``path`` atomically; returns the path.
+
+    ``storage="float16"`` stores floating-point tensors at half precision (half the file
+    size); :func:`load` casts them back to the model's float32 parameters.
+    """
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: checkpoints are .safetensors files")
@@ -79,7 +93,7 @@ def save_checkpoint(
         "metrics": metrics or {},
         "extra": extra or {},
     }
-    payload = save(_tensors_of(model), metadata={"tinct": json.dumps(info, sort_keys=True)})
+    payload = save(_tensors_of(model, storage), metadata={"tinct": json.dumps(info, sort_keys=True)})
     with atomic_file(path) as handle:
         handle.write(payload)
     return path
@@ -151,7 +165,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
             f"model family {name!r} has no shipped weights: train it (tinct train --model {name}) "
             f"and pass the checkpoint path; shipped weights: {', '.join(shipped) or 'none'}"
         )
-    raise KeyError(
+    raise UnknownModelError(
         f"unknown model {name!r}: not a checkpoint file, shipped weights ({', '.join(shipped) or 'none'}) "
         f"or model family ({', '.join(families)})"
     )

@@ -11,10 +11,18 @@ import dataclasses
 import difflib
 from typing import Any, Callable, TypeVar
 
-__all__ = ["register_model", "create_model", "model_class", "list_models", "build_config"]
+__all__ = ["UnknownModelError", "register_model", "create_model", "model_class", "list_models", "build_config"]
 
 _REGISTRY: dict[str, type] = {}
 T = TypeVar("T", bound=type)
+
+
+class UnknownModelError(KeyError):
+    """No model family or weights by that name; ``str()`` is the message itself (a plain
+    KeyError would wrap it in quotes on the one-line errors users see)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def register_model(name: str) -> Callable[[T], T]:
@@ -56,7 +64,7 @@ def model_class(name: str) -> type:
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))}") from None
+        raise UnknownModelError(f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def build_config(name: str, values: dict[str, Any] | None = None):

@@ -92,6 +92,7 @@ class TrainConfig:
     tensorboard: bool = True  # write TensorBoard logs to <run>/tensorboard when it is installed
     device: str = "cpu"  # cpu | cuda | auto
     sync_batchnorm: bool = True  # under DDP on CUDA, share batch-norm statistics across processes
+    init_from: str = ""  # fine-tune: start from these weights (shipped name, checkpoint, run folder); "" = random
 
     def __post_init__(self) -> None:
         self.validate()
@@ -125,6 +126,11 @@ class TrainConfig:
             raise ConfigError(f"train.lr_decay: must be between 0 and 1, got {self.lr_decay}")
         if self.schedule == "plateau-rounds" and self.patience < 1:
             raise ConfigError("train.patience: must be >= 1 with schedule plateau-rounds")
+        if self.init_from and (self.init_from.endswith(".safetensors") or os.sep in self.init_from):
+            if not Path(self.init_from).expanduser().exists():
+                raise ConfigError(f"train.init_from: {self.init_from}: no such checkpoint or run folder")
+            # Absolute, so a run resumed from another folder still records where it started.
+            self.init_from = str(Path(self.init_from).expanduser().absolute())
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("device", DEVICES)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"train.{name}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")

@@ -265,6 +265,8 @@ class Trainer:
 
         _seed_everything(self.config.seed)
         self.model = create_model(self.run.model, **self.run.model_config)
+        if state is None and self.config.init_from:
+            self._load_initial_weights()
         if state is None and hasattr(self.model, "fit_statistics") and self.config.statistics_pixels:
             from tinct.data import ab_samples
 
@@ -274,6 +276,39 @@ class Trainer:
             if state is not None:
                 self.model.load_state_dict(state["model"])
             self.model.to(self.device)
+
+    def _check_initial_weights(self) -> None:
+        """Fail before any data work when ``train.init_from`` names nothing loadable."""
+        from tinct.models import read_checkpoint_info, resolve_model_path
+
+        source = self.config.init_from
+        try:
+            info = read_checkpoint_info(resolve_model_path(source))
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            raise TrainError(f"train.init_from: {exc}") from None
+        if info["model"] != self.run.model:
+            raise TrainError(
+                f"train.init_from: {source} holds a {info['model']!r} model, this run trains {self.run.model!r}"
+            )
+
+    def _load_initial_weights(self) -> None:
+        """Copy the weights of ``train.init_from`` into the new model (fine-tuning)."""
+        from tinct.models import load
+        from tinct.models.checkpoint import sha256_file
+
+        source = load(self.config.init_from)
+        try:
+            self.model.load_state_dict(source.state_dict())
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise TrainError(
+                f"train.init_from: {self.config.init_from}: its weights do not fit this run's {self.run.model} "
+                f"config ({first}); use the same model settings as the checkpoint (tinct models {self.config.init_from})"
+            ) from None
+        self.log(
+            f"tinct: starting from {self.config.init_from} "
+            f"(sha256 {sha256_file(source.checkpoint_path)[:16]}...)"
+        )
 
     def _wrap_for_processes(self) -> None:
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
@@ -511,6 +546,8 @@ class Trainer:
     def run_training(self) -> TrainResult:
         c = self.config
         state = load_state(self.run_dir / "state.pt") if self.resume else None
+        if state is None and c.init_from:
+            self._check_initial_weights()
         self._load_data()
         if state is not None:
             self._check_resumable(state)
