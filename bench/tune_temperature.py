@@ -1,25 +1,30 @@
-"""Choose the decoding (annealed-mean temperature T, prior correction beta) of a bins-head
-checkpoint on its own validation split.
+"""Choose the decoding of a bins-head checkpoint -- annealed-mean temperature T, prior
+correction beta and working resolution -- on its own held-out photos.
 
-    .venv/bin/python bench/tune_temperature.py runs/tinct-v0/last.safetensors \
-        --out src/tinct/weights/tinct-v1.safetensors
+    .venv/bin/python bench/tune_temperature.py runs/tinct-w32-e12/best.safetensors \
+        --out src/tinct/weights/tinct-v1.safetensors --storage float16
 
-The temperature trades vividness against fidelity: T -> 0 decodes the most likely colour
-(vivid, blotchy, low PSNR), T = 1 the mean (safe, brownish). The validation split comes from
-the checkpoint's own training data config (photos held out from training, never cbsd68).
-For each setting the script reports PSNR, mean CIEDE2000, chroma ratio and delta-CF of the
-colorized validation crops next to the gray baseline's, and picks, by the first rule that some
-setting passes, the lowest CIEDE2000 among the settings that
+The photos are the *whole* files behind the checkpoint's validation split (photos of its
+training folders that training never saw; never cbsd68), colorized the way ``tinct colorize``
+does it: each truth's own CIELAB L resized to the working resolution, ab predicted, upsampled
+and joined to the full-resolution L. T trades vividness against fidelity (T -> 0 decodes the
+most likely colour: vivid, blotchy; T = 1 the mean: safe, brownish); beta removes a share of
+the training-time rebalancing (0 vivid, 1 faithful); a larger working resolution gives finer
+colour at a higher cost per photo.
 
-1. meet all four quality targets on validation: PSNR >= gray + ``--psnr-margin`` dB, CIEDE2000
-   below gray's, delta-CF <= ``--max-delta-cf``, chroma ratio in [``--min-chroma-ratio``, 1.2];
+For each setting the script reports PSNR, mean CIEDE2000, chroma ratio and delta-CF next to
+the gray baseline's, and picks, by the first rule that some setting passes, the lowest
+CIEDE2000 among the settings that
+
+1. meet all four quality targets: PSNR >= gray + ``--psnr-margin`` dB, CIEDE2000 below gray's,
+   delta-CF <= ``--max-delta-cf``, chroma ratio in [``--min-chroma-ratio``, 1.2];
 2. meet the PSNR and chroma-ratio conditions;
 3. meet the chroma-ratio condition (colour is kept: a sepia or gray model fails users first);
 4. anything (last resort).
 
 The margins (0.1 dB, 0.75 rather than the 0.7 of the targets) leave room for the difference
-between validation crops and other photos. With ``--out`` it writes a copy of the
-checkpoint whose config carries the chosen temperature.
+between these photos and others. With ``--out`` it writes a copy of the checkpoint whose
+config carries the chosen setting and whose metrics record the whole grid.
 """
 
 from __future__ import annotations
@@ -32,49 +37,55 @@ import numpy as np
 import torch
 
 
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
-    parser.add_argument("--temperatures", default="0.3,0.38,0.5,0.65,0.8,1.0")
-    parser.add_argument("--corrections", default="0,0.5,0.75,1", help="prior_correction values (beta)")
+    parser.add_argument("--temperatures", default="0.38,0.5,0.65,0.8")
+    parser.add_argument("--corrections", default="0,0.15,0.25,0.35,0.5", help="prior_correction values (beta)")
+    parser.add_argument("--sizes", default="", help="working resolutions (multiples of 16); default: the checkpoint's")
     parser.add_argument("--min-chroma-ratio", type=float, default=0.75, help="lower end of the admissible chroma ratio")
     parser.add_argument("--psnr-margin", type=float, default=0.1, help="dB above the gray baseline's PSNR required")
     parser.add_argument("--max-delta-cf", type=float, default=6.0, help="largest admissible delta colourfulness")
-    parser.add_argument("--limit", type=int, default=400, help="validation crops to use")
-    parser.add_argument("--out", help="write the checkpoint with the chosen temperature here")
+    parser.add_argument("--limit", type=int, default=0, help="use at most this many photos (0 = all)")
+    parser.add_argument("--out", help="write the checkpoint with the chosen setting here")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
                         help="precision of the tensors written with --out")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from tinct.color import lab_to_rgb_torch, to_uint8
-    from tinct.data import DataConfig, make_datasets
+    from tqdm import tqdm
+
+    from tinct.color import cielab_lightness, lab_to_rgb_uint8, prepare_gamut_tables
+    from tinct.data import DataConfig, make_splits
+    from tinct.infer import Colorizer
+    from tinct.io import Photo, read_rgb
     from tinct.metrics import chroma_ratio, ciede2000, colorfulness, delta_colorfulness, mean_chroma, psnr
     from tinct.models import load, save_checkpoint
-    from tinct.models import ab_bins
 
     model = load(args.checkpoint)
     if getattr(model.config, "head", None) != "bins":
         print(f"{args.checkpoint}: not a bins-head model; nothing to tune", file=sys.stderr)
         return 2
     info = model.checkpoint_info
-    data_config = DataConfig.from_dict(info["extra"]["data_config"])
-    _, val = make_datasets(data_config, seed=0)
-    count = min(args.limit, len(val))
-
-    def rgb(l: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
-        return to_uint8(lab_to_rgb_torch(torch.cat([l, ab], 0), dim=0).permute(1, 2, 0).numpy())
-
-    truths, grays, logits, lights = [], [], [], []
-    with torch.inference_mode():
-        for i in range(count):
-            item = val[i]
-            l, ab = item["l"], item["ab"]
-            truths.append(rgb(l, ab))
-            grays.append(rgb(l, torch.zeros_like(ab)))
-            logits.append(model(l[None])[0])
-            lights.append(l)
+    val = make_splits(DataConfig.from_dict(info["extra"]["data_config"]), seed=0)["val"]
+    records = {}
+    for i in range(len(val)):
+        record = val.store.records[int(val.store.tile_record[val.tiles[i]])]
+        records.setdefault(record.key, record)
+    keys = sorted(records)[: args.limit or None]
+    if any(records[k].path is None for k in keys):
+        print("this checkpoint's validation photos are arrays, not files; tune on crops instead", file=sys.stderr)
+        return 2
+    truths = [read_rgb(records[k].path) for k in tqdm(keys, desc="reading held-out photos", leave=False)]
+    photos = [Photo(lightness=cielab_lightness(t)) for t in truths]
+    truth_chroma = [mean_chroma(t) for t in truths]
+    truth_cf = [colorfulness(t) for t in truths]
+    prepare_gamut_tables()
 
     def scores(outputs: list[np.ndarray]) -> dict:
         return {
@@ -84,23 +95,19 @@ def main() -> int:
             "delta_cf": float(delta_colorfulness([colorfulness(o) for o in outputs], truth_cf)),
         }
 
-    truth_chroma = [mean_chroma(t) for t in truths]
-    truth_cf = [colorfulness(t) for t in truths]
-    gray = scores(grays)
-    print(f"{count} validation crops; gray baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in gray.items()))
+    gray = scores([lab_to_rgb_uint8(p.lightness, 0 * p.lightness, 0 * p.lightness) for p in photos])
+    print(f"{len(keys)} held-out photos; gray baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in gray.items()))
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [int(model.config.input_size)]
+    grid = [(s, t, c) for s in sizes for c in _floats(args.corrections) for t in _floats(args.temperatures)]
     rows = []
-    grid = [(float(t), float(c)) for c in args.corrections.split(",") for t in args.temperatures.split(",")]
-    for temperature, correction in grid:
-        outputs = []
-        model.config.prior_correction = correction
-        with torch.inference_mode():
-            for l, z in zip(lights, logits):
-                ab = ab_bins.annealed_mean(model.adjusted_logits(z[None]), model.bin_centers, temperature)
-                ab = torch.nn.functional.interpolate(ab, size=l.shape[-2:], mode="bilinear", align_corners=False)[0]
-                outputs.append(rgb(l, ab))
-        row = {"temperature": temperature, "prior_correction": correction, **scores(outputs)}
+    for size, temperature, correction in tqdm(grid, desc="settings", leave=False):
+        model.config.input_size, model.config.temperature, model.config.prior_correction = size, temperature, correction
+        colorizer = Colorizer(model, threads=args.threads)
+        outputs = [colorizer.colorize_photo(p) for p in photos]
+        row = {"input_size": size, "temperature": temperature, "prior_correction": correction, **scores(outputs)}
         rows.append(row)
-        print(f"T={temperature:<5} beta={correction:<5} " + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[2:]))
+        tqdm.write(f"size={size:<4} T={temperature:<5} beta={correction:<5} "
+                   + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[3:]))
 
     def colour_kept(r: dict) -> bool:
         return args.min_chroma_ratio <= r["chroma_ratio"] <= 1.2
@@ -121,16 +128,17 @@ def main() -> int:
         if admissible:
             break
     chosen = min(admissible, key=lambda r: r["ciede2000"])
-    print(f"chosen T={chosen['temperature']} beta={chosen['prior_correction']} (rule: {rule})")
+    print(f"chosen size={chosen['input_size']} T={chosen['temperature']} beta={chosen['prior_correction']} (rule: {rule})")
     if args.out:
+        model.config.input_size = chosen["input_size"]
         model.config.temperature = chosen["temperature"]
         model.config.prior_correction = chosen["prior_correction"]
-        metrics = {"validation": {"crops": count, "gray": gray, "chosen": chosen, "rule": rule, "all": rows}}
+        metrics = {"validation_photos": {"photos": len(keys), "gray": gray, "chosen": chosen, "rule": rule, "all": rows}}
         save_checkpoint(
             args.out,
             model,
             data_manifest_sha256=info.get("data_manifest_sha256"),
-            metrics={**info.get("metrics", {}), "temperature_tuning": metrics},
+            metrics={**info.get("metrics", {}), "decoding_tuning": metrics},
             extra=info.get("extra", {}),
             storage=args.storage,
         )
