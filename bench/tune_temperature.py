@@ -64,7 +64,8 @@ def main() -> int:
     from tinct.data import DataConfig, make_splits
     from tinct.infer import Colorizer
     from tinct.io import Photo, read_rgb
-    from tinct.metrics import chroma_ratio, ciede2000, colorfulness, delta_colorfulness, mean_chroma, psnr
+    from tinct.metrics import chroma_ratio, colorfulness, delta_colorfulness, psnr
+    from tinct.metrics.chromatic import ciede2000_map_lab, lab_of, mean_chroma_lab
     from tinct.models import load, save_checkpoint
 
     model = load(args.checkpoint)
@@ -83,15 +84,17 @@ def main() -> int:
         return 2
     truths = [read_rgb(records[k].path) for k in tqdm(keys, desc="reading held-out photos", leave=False)]
     photos = [Photo(lightness=cielab_lightness(t)) for t in truths]
-    truth_chroma = [mean_chroma(t) for t in truths]
+    truth_labs = [lab_of(t) for t in truths]  # once: each setting compares against them
+    truth_chroma = [mean_chroma_lab(t) for t in truth_labs]
     truth_cf = [colorfulness(t) for t in truths]
     prepare_gamut_tables()
 
     def scores(outputs: list[np.ndarray]) -> dict:
+        labs = [lab_of(o) for o in outputs]
         return {
             "psnr": float(np.mean([psnr(o, t) for o, t in zip(outputs, truths)])),
-            "ciede2000": float(np.mean([ciede2000(o, t) for o, t in zip(outputs, truths)])),
-            "chroma_ratio": float(chroma_ratio([mean_chroma(o) for o in outputs], truth_chroma)),
+            "ciede2000": float(np.mean([ciede2000_map_lab(o, t).mean() for o, t in zip(labs, truth_labs)])),
+            "chroma_ratio": float(chroma_ratio([mean_chroma_lab(o) for o in labs], truth_chroma)),
             "delta_cf": float(delta_colorfulness([colorfulness(o) for o in outputs], truth_cf)),
         }
 
@@ -100,10 +103,19 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [int(model.config.input_size)]
     grid = [(s, t, c) for s in sizes for c in _floats(args.corrections) for t in _floats(args.temperatures)]
     rows = []
+    network_outputs: dict[int, list] = {}  # working size -> per photo (network output, content box)
     for size, temperature, correction in tqdm(grid, desc="settings", leave=False):
         model.config.input_size, model.config.temperature, model.config.prior_correction = size, temperature, correction
         colorizer = Colorizer(model, threads=args.threads)
-        outputs = [colorizer.colorize_photo(p) for p in photos]
+        if size not in network_outputs:  # the network runs once per size (sizes are the outer loop)
+            network_outputs = {size: []}
+            with torch.inference_mode():
+                for photo in photos:
+                    squares, boxes = colorizer.working_squares([photo])
+                    network_outputs[size].append((model(squares), boxes[0]))
+        with torch.inference_mode():
+            abs_ = [colorizer.crop_to_content(model.decode(out), [box])[0] for out, box in network_outputs[size]]
+        outputs = [colorizer.compose(p, ab) for p, ab in zip(photos, abs_)]
         row = {"input_size": size, "temperature": temperature, "prior_correction": correction, **scores(outputs)}
         rows.append(row)
         tqdm.write(f"size={size:<4} T={temperature:<5} beta={correction:<5} "

@@ -95,16 +95,18 @@ class Colorizer:
             return f"{path.parent.name}/{path.stem}"
         return path.stem
 
-    def predict_ab_batch(self, photos: Sequence[Photo]) -> list[torch.Tensor]:
-        """ab ``(2, h, w)`` at working resolution (content box only) for each photo."""
+    def working_squares(self, photos: Sequence[Photo]) -> tuple[torch.Tensor, list[_Placement]]:
+        """The photos' lightness at working resolution: ``(B, 1, S, S)`` and each content box."""
         squares, boxes = [], []
         for photo in photos:
             l = torch.from_numpy(np.ascontiguousarray(photo.lightness, dtype=np.float32))[None, None]
             square, box = resize_and_pad(l, self.input_size)
             squares.append(square)
             boxes.append(box)
-        with torch.inference_mode():
-            ab = self.model.predict_ab(torch.cat(squares))  # (B, 2, h, w)
+        return torch.cat(squares), boxes
+
+    def crop_to_content(self, ab: torch.Tensor, boxes: Sequence[_Placement]) -> list[torch.Tensor]:
+        """Cut each photo's content box out of a batch of ab maps ``(B, 2, h, w)``."""
         scale = ab.shape[-1] / self.input_size
         out = []
         for i, box in enumerate(boxes):
@@ -112,6 +114,13 @@ class Colorizer:
             w = max(1, round(box.width * scale))
             out.append(ab[i, :, :h, :w])
         return out
+
+    def predict_ab_batch(self, photos: Sequence[Photo]) -> list[torch.Tensor]:
+        """ab ``(2, h, w)`` at working resolution (content box only) for each photo."""
+        squares, boxes = self.working_squares(photos)
+        with torch.inference_mode():
+            ab = self.model.predict_ab(squares)  # (B, 2, h, w)
+        return self.crop_to_content(ab, boxes)
 
     def compose(self, photo: Photo, ab: torch.Tensor) -> np.ndarray:
         """Join low-resolution ab ``(2, h, w)`` to the photo's full-resolution L -> uint8 RGB."""
