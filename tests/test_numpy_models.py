@@ -128,11 +128,14 @@ def test_layer_sizes_and_parameter_counts():
         ("window-mlp", {"hidden": (8, 0)}, "hidden"),
         ("fc-image", {"activation": "identity"}, "activation"),
         ("fc-image", {"input_size": 0}, "input_size"),
+        ("fc-image", {"hidden": (True,)}, "hidden"),
+        ("window-mlp", {"input_size": 0}, "input_size"),
     ],
 )
 def test_bad_configs_are_refused(name, values, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as info:
         create_model(name, **values)
+    assert str(info.value).startswith(f"{name}: ")
 
 
 # ---------------------------------------------------------------------------------------------

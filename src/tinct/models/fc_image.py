@@ -33,13 +33,12 @@ import torch.nn.functional as F
 
 from tinct.color import lab_to_rgb_torch, lightness_to_gray, rgb_to_lab_torch
 from tinct.models.base import check_lightness_batch
-from tinct.models.numpy_base import NumpyColorModel, initialisation_seed
+from tinct.models.numpy_base import NumpyColorModel, check_mlp_config, initialisation_seed
 from tinct.models.registry import register_model
 from tinct.nn import Network
 
 __all__ = ["FullyConnectedImage", "resize_to"]
 
-_HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh")
 _PREDICT_CHUNK = 256  # images per forward pass
 
 
@@ -67,12 +66,7 @@ class FullyConnectedImage(NumpyColorModel):
         dtype: str = "float32"
 
     def __init__(self, config: Config):
-        if config.input_size < 1:
-            raise ValueError(f"fc-image: input_size must be >= 1, got {config.input_size}")
-        if config.activation not in _HIDDEN_ACTIVATIONS:
-            raise ValueError(f"fc-image: activation must be one of {', '.join(_HIDDEN_ACTIVATIONS)}, got {config.activation!r}")
-        if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in config.hidden):
-            raise ValueError(f"fc-image: hidden must be a list of layer sizes >= 1, got {list(config.hidden)}")
+        check_mlp_config("fc-image", config)
         self.config = config
         pixels = config.input_size * config.input_size
         self.network = Network(

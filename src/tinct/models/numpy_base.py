@@ -53,7 +53,9 @@ import torch
 
 from tinct.nn import SGD, Adam, EpochRecord, Network, fit_with_lr_rounds
 
-__all__ = ["NumpyColorModel", "dataset_arrays", "initialisation_seed"]
+__all__ = ["NumpyColorModel", "HIDDEN_ACTIVATIONS", "check_mlp_config", "dataset_arrays", "initialisation_seed"]
+
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 _VALIDATION_CHUNK = 8192  # rows per forward pass when scoring validation examples
 
@@ -65,6 +67,17 @@ def initialisation_seed() -> int:
     start from the same weights for the same seed, as the torch families do.
     """
     return int(torch.randint(0, 2**31 - 1, ()).item())
+
+
+def check_mlp_config(name: str, config) -> None:
+    """ValueError naming model ``name`` and the key when an MLP family's ``input_size``,
+    ``activation`` or ``hidden`` layer sizes cannot be used."""
+    if config.input_size < 1:
+        raise ValueError(f"{name}: input_size must be >= 1, got {config.input_size}")
+    if config.activation not in HIDDEN_ACTIVATIONS:
+        raise ValueError(f"{name}: activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, got {config.activation!r}")
+    if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in config.hidden):
+        raise ValueError(f"{name}: hidden must be a list of layer sizes >= 1, got {list(config.hidden)}")
 
 
 def dataset_arrays(dataset, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -33,13 +33,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tinct.color import lab_to_rgb_torch, lightness_to_gray, rgb_to_lab_torch
 from tinct.models.base import check_lightness_batch
-from tinct.models.numpy_base import NumpyColorModel, initialisation_seed
+from tinct.models.numpy_base import NumpyColorModel, check_mlp_config, initialisation_seed
 from tinct.models.registry import register_model
 from tinct.nn import Network
 
 __all__ = ["WindowMLP", "context_windows"]
 
-_HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 _PREDICT_CHUNK = 65536  # windows per forward pass in predict_ab (bounds memory on big inputs)
 # Training materialises every window of every image (seed 000: 400 x 32 x 32 x 25 floats = 41 MB);
 # refuse sizes that would not fit in an ordinary machine's memory rather than swap.
@@ -84,14 +83,9 @@ class WindowMLP(NumpyColorModel):
         dtype: str = "float32"  # float64 is exact enough for gradient checks but twice as slow
 
     def __init__(self, config: Config):
-        if config.input_size < 1:
-            raise ValueError(f"window-mlp: input_size must be >= 1, got {config.input_size}")
+        check_mlp_config("window-mlp", config)
         if config.window < 0:
             raise ValueError(f"window-mlp: window must be >= 0, got {config.window}")
-        if config.activation not in _HIDDEN_ACTIVATIONS:
-            raise ValueError(f"window-mlp: activation must be one of {', '.join(_HIDDEN_ACTIVATIONS)}, got {config.activation!r}")
-        if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in config.hidden):
-            raise ValueError(f"window-mlp: hidden must be a list of layer sizes >= 1, got {list(config.hidden)}")
         self.config = config
         side = 2 * config.window + 1
         self.network = Network(
