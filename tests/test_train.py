@@ -622,6 +622,19 @@ def test_init_from_errors_name_the_problem(tmp_path, toy_models):
         train(_in_memory_run(base + ["train.init_from=no-such-weights"]), tmp_path / "z", datasets=data, progress=False)
 
 
+def test_resolve_run_config_init_layers_the_checkpoint_between_preset_and_overrides(tmp_path):
+    from tinct.models import create_model, save_checkpoint
+
+    checkpoint = save_checkpoint(tmp_path / "start.safetensors", create_model("tinctnet", width=4, input_size=32))
+    run = resolve_run_config(preset="tinctnet", sources=[str(tmp_path)], init=checkpoint,
+                             overrides=["model.temperature=0.7"])
+    assert (run.model, run.model_config["width"], run.model_config["input_size"]) == ("tinctnet", 4, 32)
+    assert run.model_config["temperature"] == 0.7
+    assert run.train.init_from == str(checkpoint)
+    with pytest.raises(ConfigError, match="--init nope: unknown model"):
+        resolve_run_config(preset="tinctnet", sources=[str(tmp_path)], init="nope")
+
+
 def test_cli_init_takes_the_checkpoint_family_and_settings(tmp_path, capsys):
     from tinct.cli import main
     from tinct.models import create_model, load, save_checkpoint

@@ -82,21 +82,6 @@ def _saved_config(out: Path) -> dict:
     return load_state(out / "state.pt")["config"]
 
 
-def _init_overrides(name_or_path: str) -> list[str]:
-    """``--set`` values that make a run start from a checkpoint: its family, its settings, its weights.
-
-    They come before the user's own ``--set`` values (which may change, say, the decoding
-    temperature) and after a preset (whose model settings describe other weights).
-    """
-    from tinct.models import read_checkpoint_info, resolve_model_path
-
-    path = resolve_model_path(name_or_path)
-    info = read_checkpoint_info(path)
-    source = name_or_path if not Path(name_or_path).exists() else str(path)
-    settings = [f"model_config.{key}={json.dumps(value)}" for key, value in info["config"].items()]
-    return [f"model={info['model']}", *settings, f"train.init_from={source}"]
-
-
 def run(args: argparse.Namespace) -> int:
     from tinct.train import ConfigError, TrainError, check_run_dir, list_presets, load_preset, resolve_run_config, train
 
@@ -109,13 +94,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--out DIR is required (the run folder)", 2)
     out = Path(args.out).expanduser()
     overrides = list(args.overrides)
-    if args.init:
-        if args.resume:
-            return _fail("--init starts a new run from other weights; --resume continues this one: pick one", 2)
-        try:
-            overrides = _init_overrides(args.init) + overrides
-        except (KeyError, ValueError, FileNotFoundError) as exc:
-            return _fail(f"--init {args.init}: {exc}", 2)
+    if args.init and args.resume:
+        return _fail("--init starts a new run from other weights; --resume continues this one: pick one", 2)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     try:
@@ -124,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if base is None and not args.model and not args.preset and not args.init:
             return _fail("no model: pass --model NAME (tinct models lists them) or --preset NAME", 2)
         run_config = resolve_run_config(
-            preset=args.preset, model=args.model, sources=args.data, overrides=overrides, base=base
+            preset=args.preset, model=args.model, sources=args.data, overrides=overrides, base=base, init=args.init
         )
     except (ConfigError, TrainError) as exc:
         return _fail(str(exc), 2)

@@ -331,14 +331,35 @@ def _resolve_data(values: dict[str, Any]) -> dict[str, Any]:
     return config.to_dict()
 
 
+def _layer_initial_weights(raw: dict[str, Any], name_or_path: str | os.PathLike) -> dict[str, Any]:
+    from tinct.models import read_checkpoint_info, resolve_model_path
+
+    try:
+        path = resolve_model_path(name_or_path)
+        info = read_checkpoint_info(path)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"--init {name_or_path}: {exc}") from None
+    # A shipped name stays a name; a file or run folder becomes the checkpoint file it names.
+    source = str(path) if Path(name_or_path).exists() else str(name_or_path)
+    raw = copy.deepcopy(raw)
+    raw["model"], raw["model_config"] = info["model"], dict(info["config"])
+    raw.setdefault("train", {})["init_from"] = source
+    return raw
+
+
 def resolve_run_config(
     preset: str | os.PathLike | None = None,
     model: str | None = None,
     sources: list[str] | None = None,
     overrides: Iterable[str] = (),
     base: dict[str, Any] | None = None,
+    init: str | os.PathLike | None = None,
 ) -> RunConfig:
-    """Layer ``base`` (e.g. a saved ``config.json``), a preset, CLI values and overrides.
+    """Layer ``base`` (e.g. a saved ``config.json``), a preset, CLI values, ``init`` and overrides.
+
+    ``init`` (``--init``: shipped weights name, checkpoint or run folder) starts the run from
+    those weights: its model family and settings replace the preset's, and ``train.init_from``
+    names it; ``overrides`` still apply on top (say ``model.temperature``).
 
     Every section comes back complete (defaults filled in) and validated; problems raise
     :class:`ConfigError` with a message naming the key or value.
@@ -359,6 +380,8 @@ def resolve_run_config(
         raw["model"] = model
     if sources:
         raw.setdefault("data", {})["sources"] = [str(s) for s in sources]
+    if init is not None:
+        raw = _layer_initial_weights(raw, init)
     raw = apply_overrides(raw, overrides)
     name, model_config = _resolve_model(raw)
     train_values = raw.get("train") or {}
