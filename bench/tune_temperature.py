@@ -64,8 +64,7 @@ def main() -> int:
     from tinct.data import DataConfig, make_splits
     from tinct.infer import Colorizer
     from tinct.io import Photo, read_rgb
-    from tinct.metrics import chroma_ratio, colorfulness, delta_colorfulness, psnr
-    from tinct.metrics.chromatic import ciede2000_map_lab, lab_of, mean_chroma_lab
+    from tinct.evaluate.scoring import target_scores, truth_scores
     from tinct.models import load, save_checkpoint
 
     model = load(args.checkpoint)
@@ -84,19 +83,11 @@ def main() -> int:
         return 2
     truths = [read_rgb(records[k].path) for k in tqdm(keys, desc="reading held-out photos", leave=False)]
     photos = [Photo(lightness=cielab_lightness(t)) for t in truths]
-    truth_labs = [lab_of(t) for t in truths]  # once: each setting compares against them
-    truth_chroma = [mean_chroma_lab(t) for t in truth_labs]
-    truth_cf = [colorfulness(t) for t in truths]
+    truth_infos = [truth_scores(t) for t in truths]  # once: each setting compares against them
     prepare_gamut_tables()
 
     def scores(outputs: list[np.ndarray]) -> dict:
-        labs = [lab_of(o) for o in outputs]
-        return {
-            "psnr": float(np.mean([psnr(o, t) for o, t in zip(outputs, truths)])),
-            "ciede2000": float(np.mean([ciede2000_map_lab(o, t).mean() for o, t in zip(labs, truth_labs)])),
-            "chroma_ratio": float(chroma_ratio([mean_chroma_lab(o) for o in labs], truth_chroma)),
-            "delta_cf": float(delta_colorfulness([colorfulness(o) for o in outputs], truth_cf)),
-        }
+        return target_scores(outputs, truths, truth_infos)
 
     gray = scores([lab_to_rgb_uint8(p.lightness, 0 * p.lightness, 0 * p.lightness) for p in photos])
     print(f"{len(keys)} held-out photos; gray baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in gray.items()))

@@ -315,3 +315,20 @@ def test_usage_errors(folders, tmp_path, capsys):
     assert cli(evaluate_cli, ["evaluate", "--model", "m", "--pred", str(pred), "--gt", str(truth)]) == 2
     assert cli(evaluate_cli, ["evaluate", "--model", str(tmp_path / "no.safetensors"), "--data", str(truth)]) == 1
     assert "no.safetensors: no such checkpoint" in capsys.readouterr().err
+
+
+def test_target_scores_agree_with_the_full_scoring():
+    from tinct.evaluate.scoring import score_pair, set_metrics, target_scores, truth_scores
+
+    rng = np.random.default_rng(3)
+    truths = [rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8) for i in range(3)]
+    outputs = [np.clip(t.astype(int) + rng.integers(-40, 40, t.shape), 0, 255).astype(np.uint8) for t in truths]
+    infos = [truth_scores(t) for t in truths]
+    rows = [score_pair(o, t, i) for o, t, i in zip(outputs, truths, infos)]
+    whole_set = set_metrics(rows, infos)
+    got = target_scores(outputs, truths, infos)
+    assert got["psnr"] == pytest.approx(np.mean([r["psnr"] for r in rows]), abs=1e-12)
+    assert got["ciede2000"] == pytest.approx(np.mean([r["ciede2000"] for r in rows]), abs=1e-12)
+    assert got["chroma_ratio"] == pytest.approx(whole_set["chroma_ratio"], abs=1e-12)
+    assert got["delta_cf"] == pytest.approx(whole_set["delta_colorfulness"], abs=1e-12)
+    assert got["ciede2000"] > 1 and 0.5 < got["chroma_ratio"] < 2  # scored, not zeros

@@ -25,6 +25,7 @@ __all__ = [
     "truth_scores",
     "score_pair",
     "set_metrics",
+    "target_scores",
     "summarize",
 ]
 
@@ -147,6 +148,31 @@ def set_metrics(rows: list[dict[str, float]], truths: list[TruthScores] | list[d
         "chroma_ratio": metrics.chroma_ratio(
             [r["mean_chroma"] for r in rows], [truth_value(t, "mean_chroma") for t in truths]
         ),
+    }
+
+
+def target_scores(outputs: list[np.ndarray], truths: list[np.ndarray], truth_infos: list[TruthScores]) -> dict[str, float]:
+    """The four figures the shipped model's targets name, for a set of uint8 RGB outputs:
+    mean PSNR, mean CIEDE2000, chroma ratio and delta colourfulness (``delta_cf``).
+
+    A fast subset of :func:`score_pair` + :func:`set_metrics` (no SSIM, AuC or per-channel
+    figures) for searches that score many settings; ``truth_infos`` from :func:`truth_scores`.
+    """
+    rows = []
+    for output, truth, info in zip(outputs, truths, truth_infos, strict=True):
+        lab = metrics.lab_of(output)
+        rows.append({
+            "psnr": metrics.psnr(output, truth),
+            "ciede2000": float(np.mean(ciede2000_map_lab(lab, info.lab))),
+            "colorfulness": metrics.colorfulness(output),
+            "mean_chroma": mean_chroma_lab(lab),
+        })  # fmt: skip
+    whole_set = set_metrics(rows, truth_infos)
+    return {
+        "psnr": float(np.mean([r["psnr"] for r in rows])),
+        "ciede2000": float(np.mean([r["ciede2000"] for r in rows])),
+        "chroma_ratio": float(whole_set["chroma_ratio"]),
+        "delta_cf": float(whole_set["delta_colorfulness"]),
     }
 
 
