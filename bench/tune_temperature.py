@@ -1,5 +1,5 @@
 """Choose the decoding of a bins-head checkpoint -- annealed-mean temperature T, prior
-correction beta and working resolution -- on its own held-out photos.
+correction beta, chroma floor and gain, and working resolution -- on its own held-out photos.
 
     .venv/bin/python bench/tune_temperature.py runs/tinct-w32-e12/best.safetensors \
         --out src/tinct/weights/tinct-v1.safetensors --storage float16
@@ -9,8 +9,9 @@ training folders that training never saw; never cbsd68), colorized the way ``tin
 does it: each truth's own CIELAB L resized to the working resolution, ab predicted, upsampled
 and joined to the full-resolution L. T trades vividness against fidelity (T -> 0 decodes the
 most likely colour: vivid, blotchy; T = 1 the mean: safe, brownish); beta removes a share of
-the training-time rebalancing (0 vivid, 1 faithful); a larger working resolution gives finer
-colour at a higher cost per photo.
+the training-time rebalancing (0 vivid, 1 faithful); the chroma floor c0 and gain k turn each
+decoded chroma c into k * max(c - c0, 0) (faint tints go gray, confident colours get stronger);
+a larger working resolution gives finer colour at a higher cost per photo.
 
 For each setting the script reports PSNR, mean CIEDE2000, chroma ratio and delta-CF next to
 the gray baseline's, and picks, by the first rule that some setting passes, the lowest
@@ -19,8 +20,9 @@ CIEDE2000 among the settings that
 1. meet all four quality targets: PSNR >= gray + ``--psnr-margin`` dB, CIEDE2000 below gray's,
    delta-CF <= ``--max-delta-cf``, chroma ratio in [``--min-chroma-ratio``, 1.2];
 2. meet the PSNR and chroma-ratio conditions;
-3. meet the chroma-ratio condition (colour is kept: a sepia or gray model fails users first);
-4. anything (last resort).
+3. meet the chroma-ratio and delta-CF conditions (the two colour targets);
+4. meet the chroma-ratio condition (colour is kept: a sepia or gray model fails users first);
+5. anything (last resort).
 
 The margins (0.1 dB, 0.75 rather than the 0.7 of the targets) leave room for the difference
 between these photos and others. With ``--out`` it writes a copy of the checkpoint whose
@@ -41,11 +43,18 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",")]
 
 
+def _describe(setting: dict) -> str:
+    return (f"size={setting['input_size']:<4} T={setting['temperature']:<5} beta={setting['prior_correction']:<5} "
+            f"c0={setting['chroma_floor']:<4} k={setting['chroma_gain']:<4}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
     parser.add_argument("--temperatures", default="0.38,0.5,0.65,0.8")
     parser.add_argument("--corrections", default="0,0.15,0.25,0.35,0.5", help="prior_correction values (beta)")
+    parser.add_argument("--floors", default="0", help="chroma floors c0 (Lab units)")
+    parser.add_argument("--gains", default="1", help="chroma gains k (with floors > 0)")
     parser.add_argument("--sizes", default="", help="working resolutions (multiples of 16); default: the checkpoint's")
     parser.add_argument("--min-chroma-ratio", type=float, default=0.75, help="lower end of the admissible chroma ratio")
     parser.add_argument("--psnr-margin", type=float, default=0.1, help="dB above the gray baseline's PSNR required")
@@ -92,11 +101,20 @@ def main() -> int:
     gray = scores([lab_to_rgb_uint8(p.lightness, 0 * p.lightness, 0 * p.lightness) for p in photos])
     print(f"{len(keys)} held-out photos; gray baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in gray.items()))
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [int(model.config.input_size)]
-    grid = [(s, t, c) for s in sizes for c in _floats(args.corrections) for t in _floats(args.temperatures)]
+    grid = [
+        {"input_size": s, "temperature": t, "prior_correction": c, "chroma_floor": f, "chroma_gain": g}
+        for s in sizes
+        for c in _floats(args.corrections)
+        for t in _floats(args.temperatures)
+        for f in _floats(args.floors)
+        for g in (_floats(args.gains) if f > 0 else [1.0])  # floor 0: the plain annealed mean
+    ]
     rows = []
     network_outputs: dict[int, list] = {}  # working size -> per photo (network output, content box)
-    for size, temperature, correction in tqdm(grid, desc="settings", leave=False):
-        model.config.input_size, model.config.temperature, model.config.prior_correction = size, temperature, correction
+    for setting in tqdm(grid, desc="settings", leave=False):
+        for key, value in setting.items():
+            setattr(model.config, key, value)
+        size = setting["input_size"]
         colorizer = Colorizer(model, threads=args.threads)
         if size not in network_outputs:  # the network runs once per size (sizes are the outer loop)
             network_outputs = {size: []}
@@ -107,10 +125,9 @@ def main() -> int:
         with torch.inference_mode():
             abs_ = [colorizer.crop_to_content(model.decode(out), [box])[0] for out, box in network_outputs[size]]
         outputs = [colorizer.compose(p, ab) for p, ab in zip(photos, abs_)]
-        row = {"input_size": size, "temperature": temperature, "prior_correction": correction, **scores(outputs)}
+        row = {**setting, **scores(outputs)}
         rows.append(row)
-        tqdm.write(f"size={size:<4} T={temperature:<5} beta={correction:<5} "
-                   + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[3:]))
+        tqdm.write(_describe(setting) + "  " + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[len(setting):]))
 
     def colour_kept(r: dict) -> bool:
         return args.min_chroma_ratio <= r["chroma_ratio"] <= 1.2
@@ -123,6 +140,8 @@ def main() -> int:
          and r["delta_cf"] <= args.max_delta_cf),
         (f"PSNR >= gray + {args.psnr_margin} dB, chroma ratio in [{args.min_chroma_ratio}, 1.2]",
          lambda r: psnr_kept(r) and colour_kept(r)),
+        (f"chroma ratio in [{args.min_chroma_ratio}, 1.2], delta-CF <= {args.max_delta_cf}",
+         lambda r: colour_kept(r) and r["delta_cf"] <= args.max_delta_cf),
         (f"chroma ratio in [{args.min_chroma_ratio}, 1.2]", colour_kept),
         ("no rule passed: lowest CIEDE2000 overall", lambda r: True),
     ]
@@ -131,11 +150,10 @@ def main() -> int:
         if admissible:
             break
     chosen = min(admissible, key=lambda r: r["ciede2000"])
-    print(f"chosen size={chosen['input_size']} T={chosen['temperature']} beta={chosen['prior_correction']} (rule: {rule})")
+    print(f"chosen {_describe(chosen)} (rule: {rule})")
     if args.out:
-        model.config.input_size = chosen["input_size"]
-        model.config.temperature = chosen["temperature"]
-        model.config.prior_correction = chosen["prior_correction"]
+        for key in grid[0]:
+            setattr(model.config, key, chosen[key])
         metrics = {"validation_photos": {"photos": len(keys), "gray": gray, "chosen": chosen, "rule": rule, "all": rows}}
         save_checkpoint(
             args.out,

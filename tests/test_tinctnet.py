@@ -57,6 +57,31 @@ def test_prior_correction_removes_the_rebalancing_tilt():
     assert torch.equal(model.adjusted_logits(logits), logits)
 
 
+def test_commit_chroma_drops_faint_tints_and_strengthens_the_rest_at_constant_hue():
+    ab = torch.tensor([[3.0, 4.0], [30.0, -40.0], [0.0, 0.0]]).T.reshape(1, 2, 3, 1)  # chroma 5, 50, 0
+    out = ab_bins.commit_chroma(ab, floor=10.0, gain=1.5)
+    assert torch.equal(out[..., 0, 0], torch.zeros(1, 2))  # chroma 5 <= floor: gray
+    assert torch.allclose(out[0, :, 1, 0], torch.tensor([36.0, -48.0]))  # chroma 1.5 * (50 - 10), same hue
+    assert torch.equal(out[..., 2, 0], torch.zeros(1, 2))  # gray stays gray (no division by zero)
+    assert ab_bins.commit_chroma(ab) is ab
+    with pytest.raises(ValueError, match="floor"):
+        ab_bins.commit_chroma(ab, floor=-1.0)
+    with pytest.raises(ValueError, match="gain"):
+        ab_bins.commit_chroma(ab, gain=0.0)
+
+
+def test_decode_applies_the_configured_chroma_commitment():
+    torch.manual_seed(0)
+    model = create_model("tinctnet", width=4, input_size=32, temperature=0.5).eval()
+    logits = torch.randn(1, ab_bins.NUM_BINS, 3, 3) * 3
+    plain = model.decode(logits)
+    model.config.chroma_floor, model.config.chroma_gain = 4.0, 1.3
+    assert torch.allclose(model.decode(logits), ab_bins.commit_chroma(plain, 4.0, 1.3))
+    assert not torch.allclose(model.decode(logits), plain)
+    with pytest.raises(ValueError, match="chroma_floor"):
+        create_model("tinctnet", width=4, input_size=32, chroma_gain=0.0)
+
+
 def test_fit_statistics_sets_weights_from_training_colours():
     model = create_model("tinctnet", width=4, input_size=32)
     samples = torch.tensor([[0.0, 0.0]] * 90 + [[60.0, 60.0]] * 10)

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tinct.color import lab_to_rgb_torch, to_uint8
+from tinct.color import lab_to_rgb_torch, lab_to_rgb_uint8, to_uint8
 from tinct.evaluate.scoring import target_scores, truth_scores
+
+DATA_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
 
 
 def rgb(l: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
@@ -38,6 +40,26 @@ def validation_logits(model, checkpoint: str):
             logits.append(model(item["l"][None])[0])
     torch.save((lights, abs_, logits), cache)
     return lights, abs_, logits
+
+
+def held_out_keys(model) -> list[str]:
+    """Sorted keys (``source/relative path``) of the photos behind the checkpoint's validation split."""
+    from tinct.data import DataConfig
+    from tinct.data.dataset import make_splits
+
+    val = make_splits(DataConfig.from_dict(model.checkpoint_info["extra"]["data_config"]), seed=0)["val"]
+    return sorted({val.photo_key(i) for i in range(len(val))})
+
+
+def read_held_out(keys: list[str]):
+    """``(photos, scorer)`` for whole held-out photos; prints the gray baseline's scores."""
+    from tinct.io import read_photo, read_rgb
+
+    photos = [read_photo(os.path.join(DATA_ROOT, k)) for k in keys]
+    score = Scorer([read_rgb(os.path.join(DATA_ROOT, k)) for k in keys])
+    gray = score([lab_to_rgb_uint8(p.lightness, 0 * p.lightness, 0 * p.lightness) for p in photos])
+    print(len(keys), "held-out photos; gray", gray, flush=True)
+    return photos, score
 
 
 class Scorer:

@@ -1,33 +1,25 @@
 """Experiment: working resolution and guided upsampling on held-out *whole* photos of the
 training folders (validation split), not cbsd68."""
-import os
 import sys
 
 import torch
 import torch.nn.functional as F
 
-from common import Scorer, guided
+from common import guided, held_out_keys, read_held_out
 from tinct.color import lab_to_rgb_uint8
-from tinct.data import DataConfig
-from tinct.data.dataset import make_splits
 from tinct.infer import Colorizer
-from tinct.io import read_photo, read_rgb
 from tinct.models import load
 
 torch.set_num_threads(1)
 ckpt, T, beta = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 model = load(ckpt)
 model.config.temperature, model.config.prior_correction = T, beta
-val = make_splits(DataConfig.from_dict(model.checkpoint_info["extra"]["data_config"]), seed=0)["val"]
-keys = sorted({val.photo_key(i) for i in range(len(val))})
-root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+keys = held_out_keys(model)
 scenes = [k for k in keys if not k.startswith("caltech101")]
 objects = [k for k in keys if k.startswith("caltech101")][::2]
 keys = scenes + objects
 print(len(scenes), "scene photos,", len(objects), "caltech photos", flush=True)
-photos = [read_photo(os.path.join(root, k)) for k in keys]
-score = Scorer([read_rgb(os.path.join(root, k)) for k in keys])
-print("gray", score([lab_to_rgb_uint8(p.lightness, 0 * p.lightness, 0 * p.lightness) for p in photos]), flush=True)
+photos, score = read_held_out(keys)
 for size in (144, 192, 240):
     model.config.input_size = size
     colorizer = Colorizer(model, threads=1)

@@ -7,7 +7,8 @@ predicted (it is smooth, and full-resolution detail comes from the photo's own l
 
 Two heads:
     ``bins``       : logits over the in-gamut ab bins, rebalanced cross-entropy, annealed-mean
-                     decoding (Zhang et al. 2016) -- vivid colour;
+                     decoding (Zhang et al. 2016) -- vivid colour; optionally faint decoded
+                     tints are dropped and confident colours strengthened (``commit_chroma``);
     ``regression`` : ab directly, L1 loss -- simple, tends to brownish averages.
 """
 
@@ -43,6 +44,8 @@ class TinctNet(ColorModel):
         temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
         rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
         prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
+        chroma_floor: float = 0.0  # decoded chroma c -> chroma_gain * max(c - chroma_floor, 0)
+        chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -50,6 +53,10 @@ class TinctNet(ColorModel):
             raise ValueError(f"tinctnet head must be 'bins' or 'regression', got {config.head!r}")
         if config.input_size % 16:
             raise ValueError(f"tinctnet input_size must be a multiple of 16, got {config.input_size}")
+        if config.chroma_floor < 0 or config.chroma_gain <= 0:
+            raise ValueError(
+                f"tinctnet needs chroma_floor >= 0 and chroma_gain > 0, got {config.chroma_floor} and {config.chroma_gain}"
+            )
         w = config.width
         self.stage1 = nn.Sequential(_conv_block(1, w, 2), _conv_block(w, w))  # 1/2
         self.stage2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))  # 1/4
@@ -102,7 +109,8 @@ class TinctNet(ColorModel):
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         if self.config.head == "bins":
-            return ab_bins.annealed_mean(self.adjusted_logits(output), self.bin_centers, self.config.temperature)
+            ab = ab_bins.annealed_mean(self.adjusted_logits(output), self.bin_centers, self.config.temperature)
+            return ab_bins.commit_chroma(ab, self.config.chroma_floor, self.config.chroma_gain)
         return LAB.unnormalize_ab(torch.tanh(output))
 
     def predict_ab(self, l: torch.Tensor) -> torch.Tensor:
