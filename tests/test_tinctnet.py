@@ -78,8 +78,10 @@ def test_decode_applies_the_configured_chroma_commitment():
     model.config.chroma_floor, model.config.chroma_gain = 4.0, 1.3
     assert torch.allclose(model.decode(logits), ab_bins.commit_chroma(plain, 4.0, 1.3))
     assert not torch.allclose(model.decode(logits), plain)
-    with pytest.raises(ValueError, match="chroma_floor"):
+    with pytest.raises(ValueError, match="tinctnet chroma_gain must be > 0"):
         create_model("tinctnet", width=4, input_size=32, chroma_gain=0.0)
+    with pytest.raises(ValueError, match="tinctnet chroma_floor must be >= 0"):
+        create_model("tinctnet", width=4, input_size=32, chroma_floor=-2.0)
 
 
 def test_fit_statistics_sets_weights_from_training_colours():

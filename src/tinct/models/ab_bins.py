@@ -133,6 +133,14 @@ def rebalanced_cross_entropy(
     return (pixel_weight * nll).mean()
 
 
+def check_commitment(floor: float, gain: float, names: tuple[str, str] = ("chroma floor", "chroma gain")) -> None:
+    """Raise ``ValueError`` naming ``names[0]`` / ``names[1]`` unless ``floor >= 0`` and ``gain > 0``."""
+    if floor < 0:
+        raise ValueError(f"{names[0]} must be >= 0, got {floor}")
+    if gain <= 0:
+        raise ValueError(f"{names[1]} must be > 0, got {gain}")
+
+
 def commit_chroma(ab: torch.Tensor, floor: float = 0.0, gain: float = 1.0) -> torch.Tensor:
     """Commit to confident colour, abstain from faint tints: chroma ``c -> gain * max(c - floor, 0)``.
 
@@ -148,10 +156,7 @@ def commit_chroma(ab: torch.Tensor, floor: float = 0.0, gain: float = 1.0) -> to
     Returns:
         ``(B, 2, H, W)`` in Lab units.
     """
-    if floor < 0:
-        raise ValueError(f"chroma floor must be >= 0, got {floor}")
-    if gain <= 0:
-        raise ValueError(f"chroma gain must be > 0, got {gain}")
+    check_commitment(floor, gain)
     if floor == 0 and gain == 1:
         return ab
     chroma = ab.norm(dim=1, keepdim=True)

@@ -53,10 +53,7 @@ class TinctNet(ColorModel):
             raise ValueError(f"tinctnet head must be 'bins' or 'regression', got {config.head!r}")
         if config.input_size % 16:
             raise ValueError(f"tinctnet input_size must be a multiple of 16, got {config.input_size}")
-        if config.chroma_floor < 0 or config.chroma_gain <= 0:
-            raise ValueError(
-                f"tinctnet needs chroma_floor >= 0 and chroma_gain > 0, got {config.chroma_floor} and {config.chroma_gain}"
-            )
+        ab_bins.check_commitment(config.chroma_floor, config.chroma_gain, ("tinctnet chroma_floor", "tinctnet chroma_gain"))
         w = config.width
         self.stage1 = nn.Sequential(_conv_block(1, w, 2), _conv_block(w, w))  # 1/2
         self.stage2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))  # 1/4
