@@ -35,7 +35,6 @@ import argparse
 import json
 import sys
 
-import numpy as np
 import torch
 
 
@@ -46,6 +45,30 @@ def _floats(text: str) -> list[float]:
 def _describe(setting: dict) -> str:
     return (f"size={setting['input_size']:<4} T={setting['temperature']:<5} beta={setting['prior_correction']:<5} "
             f"c0={setting['chroma_floor']:<4} k={setting['chroma_gain']:<4}")
+
+
+def held_out_photos(model, limit: int = 0):
+    """``(keys, photos, scorer)`` for the whole photos behind ``model``'s validation split.
+
+    ``keys`` are the sorted photo names (at most ``limit`` of them, 0 = all), ``photos`` their
+    :class:`tinct.io.Photo` (the truth's own CIELAB L), ``scorer`` a
+    :class:`tinct.evaluate.scoring.TargetScorer` holding the truths. Raises ``ValueError`` when
+    the split's photos are arrays, not files.
+    """
+    from tqdm import tqdm
+
+    from tinct.color import cielab_lightness
+    from tinct.data import DataConfig, make_splits
+    from tinct.evaluate.scoring import TargetScorer
+    from tinct.io import Photo, read_rgb
+
+    val = make_splits(DataConfig.from_dict(model.checkpoint_info["extra"]["data_config"]), seed=0)["val"]
+    records = val.photo_records()[: limit or None]
+    if any(r.path is None for r in records):
+        raise ValueError("this checkpoint's validation photos are arrays, not files; tune on crops instead")
+    truths = [read_rgb(r.path) for r in tqdm(records, desc="reading held-out photos", leave=False)]
+    photos = [Photo(lightness=cielab_lightness(t)) for t in truths]
+    return [r.key for r in records], photos, TargetScorer(truths)
 
 
 def main() -> int:
@@ -69,11 +92,8 @@ def main() -> int:
 
     from tqdm import tqdm
 
-    from tinct.color import cielab_lightness, lab_to_rgb_uint8, prepare_gamut_tables
-    from tinct.data import DataConfig, make_splits
+    from tinct.color import prepare_gamut_tables
     from tinct.infer import Colorizer
-    from tinct.io import Photo, read_rgb
-    from tinct.evaluate.scoring import target_scores, truth_scores
     from tinct.models import load, save_checkpoint
 
     model = load(args.checkpoint)
@@ -81,24 +101,13 @@ def main() -> int:
         print(f"{args.checkpoint}: not a bins-head model; nothing to tune", file=sys.stderr)
         return 2
     info = model.checkpoint_info
-    val = make_splits(DataConfig.from_dict(info["extra"]["data_config"]), seed=0)["val"]
-    records = {}
-    for i in range(len(val)):
-        record = val.store.records[int(val.store.tile_record[val.tiles[i]])]
-        records.setdefault(record.key, record)
-    keys = sorted(records)[: args.limit or None]
-    if any(records[k].path is None for k in keys):
-        print("this checkpoint's validation photos are arrays, not files; tune on crops instead", file=sys.stderr)
+    try:
+        keys, photos, scores = held_out_photos(model, args.limit)
+    except ValueError as error:
+        print(error, file=sys.stderr)
         return 2
-    truths = [read_rgb(records[k].path) for k in tqdm(keys, desc="reading held-out photos", leave=False)]
-    photos = [Photo(lightness=cielab_lightness(t)) for t in truths]
-    truth_infos = [truth_scores(t) for t in truths]  # once: each setting compares against them
     prepare_gamut_tables()
-
-    def scores(outputs: list[np.ndarray]) -> dict:
-        return target_scores(outputs, truths, truth_infos)
-
-    gray = scores([lab_to_rgb_uint8(p.lightness, 0 * p.lightness, 0 * p.lightness) for p in photos])
+    gray = scores.gray()
     print(f"{len(keys)} held-out photos; gray baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in gray.items()))
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [int(model.config.input_size)]
     grid = [

@@ -270,6 +270,11 @@ def test_large_photos_give_extra_tiles_in_one_split(tmp_path):
     assert len(val_keys) == len(set(val_keys)) == 3  # one whole-view item per validation photo
     assert not set(train_keys) & set(val_keys)
     assert len(train_keys) == sum(1 if k == "scenes/small.png" else 4 for k in set(train_keys))
+    # photo_records: each photo once, sorted, with its file.
+    records = splits["val"].photo_records()
+    assert [r.key for r in records] == sorted(set(val_keys))
+    assert all(Path(r.path).name == r.key.split("/")[-1] for r in records)
+    assert len(splits["train"].photo_records()) == len(set(train_keys))
 
 
 # ---------------------------------------------------------------------------------------------

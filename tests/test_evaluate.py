@@ -332,3 +332,11 @@ def test_target_scores_agree_with_the_full_scoring():
     assert got["chroma_ratio"] == pytest.approx(whole_set["chroma_ratio"], abs=1e-12)
     assert got["delta_cf"] == pytest.approx(whole_set["delta_colorfulness"], abs=1e-12)
     assert got["ciede2000"] > 1 and 0.5 < got["chroma_ratio"] < 2  # scored, not zeros
+    # The same figures from the scorer that keeps the truths; its gray baseline has no colour.
+    from tinct.evaluate.scoring import TargetScorer, gray_baseline
+
+    scorer = TargetScorer(truths)
+    assert scorer(outputs) == pytest.approx(got, abs=1e-12)
+    gray = scorer.gray()
+    assert gray == pytest.approx(target_scores([gray_baseline(t) for t in truths], truths, infos), abs=1e-12)
+    assert gray["chroma_ratio"] < 0.01 and gray["delta_cf"] > 10  # random truths are colourful

@@ -1,18 +1,20 @@
-"""What the decoding experiments share: the checkpoint's validation crops and logits, the
-Lab -> RGB of a crop, scoring against the truths, and a guided filter."""
+"""What the decoding experiments share: the checkpoint's validation crops and logits, its
+whole held-out photos, the Lab -> RGB of a crop, and a guided filter."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tinct.color import lab_to_rgb_torch, lab_to_rgb_uint8, to_uint8
-from tinct.evaluate.scoring import target_scores, truth_scores
+from tinct.color import lab_to_rgb_torch, to_uint8
+from tinct.evaluate.scoring import TargetScorer
 
-DATA_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tune_temperature import held_out_photos  # noqa: E402  (bench/ is not a package)
 
 
 def rgb(l: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
@@ -42,35 +44,17 @@ def validation_logits(model, checkpoint: str):
     return lights, abs_, logits
 
 
-def held_out_keys(model) -> list[str]:
-    """Sorted keys (``source/relative path``) of the photos behind the checkpoint's validation split."""
-    from tinct.data import DataConfig
-    from tinct.data.dataset import make_splits
-
-    val = make_splits(DataConfig.from_dict(model.checkpoint_info["extra"]["data_config"]), seed=0)["val"]
-    return sorted({val.photo_key(i) for i in range(len(val))})
-
-
-def read_held_out(keys: list[str]):
-    """``(photos, scorer)`` for whole held-out photos; prints the gray baseline's scores."""
-    from tinct.io import read_photo, read_rgb
-
-    photos = [read_photo(os.path.join(DATA_ROOT, k)) for k in keys]
-    score = Scorer([read_rgb(os.path.join(DATA_ROOT, k)) for k in keys])
-    gray = score([lab_to_rgb_uint8(p.lightness, 0 * p.lightness, 0 * p.lightness) for p in photos])
-    print(len(keys), "held-out photos; gray", gray, flush=True)
+def held_out(model, select=None):
+    """``(photos, scorer)`` for the whole photos behind ``model``'s validation split, read as
+    ``bench/tune_temperature.py`` reads them; ``select(keys) -> keys`` keeps some of them.
+    Prints the gray baseline's scores."""
+    keys, photos, score = held_out_photos(model)
+    if select is not None:
+        position = {k: i for i, k in enumerate(keys)}
+        chosen = [position[k] for k in select(keys)]
+        photos, score = [photos[i] for i in chosen], TargetScorer([score.truths[i] for i in chosen])
+    print(len(photos), "held-out photos; gray", score.gray(), flush=True)
     return photos, score
-
-
-class Scorer:
-    """Scores lists of uint8 RGB outputs against fixed truths (``tinct.evaluate.scoring``)."""
-
-    def __init__(self, truths: list[np.ndarray]):
-        self.truths = truths
-        self.infos = [truth_scores(t) for t in truths]
-
-    def __call__(self, outputs: list[np.ndarray]) -> dict[str, float]:
-        return {k: round(v, 3) for k, v in target_scores(outputs, self.truths, self.infos).items()}
 
 
 def _box(x: torch.Tensor, r: int) -> torch.Tensor:

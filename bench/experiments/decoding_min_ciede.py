@@ -5,14 +5,15 @@ import numpy as np
 import torch
 from skimage.color import deltaE_ciede2000
 
-from common import Scorer, rgb, validation_logits
+from common import rgb, validation_logits
+from tinct.evaluate.scoring import TargetScorer
 from tinct.models import ab_bins, load
 
 torch.set_num_threads(1)
 ckpt = sys.argv[1]
 model = load(ckpt)
 lights, abs_, logits = validation_logits(model, ckpt)
-score = Scorer([rgb(l, ab) for l, ab in zip(lights, abs_)])
+score = TargetScorer([rgb(l, ab) for l, ab in zip(lights, abs_)])
 print("gray", score([rgb(l, torch.zeros_like(ab)) for l, ab in zip(lights, abs_)]), flush=True)
 
 C = model.bin_centers

@@ -4,7 +4,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from common import Scorer, rgb, validation_logits
+from common import rgb, validation_logits
+from tinct.evaluate.scoring import TargetScorer
 from tinct.models import ab_bins, load
 
 torch.set_num_threads(1)
@@ -13,7 +14,7 @@ ma, mb = load(a_path), load(b_path)
 lights, abs_, la = validation_logits(ma, a_path)  # both checkpoints share the data config and split
 with torch.inference_mode():
     lb = [mb(l[None])[0] for l in lights]
-score = Scorer([rgb(l, ab) for l, ab in zip(lights, abs_)])
+score = TargetScorer([rgb(l, ab) for l, ab in zip(lights, abs_)])
 C = ma.bin_centers
 wa, wb = ma.class_weights.log()[None, :, None, None], mb.class_weights.log()[None, :, None, None]
 

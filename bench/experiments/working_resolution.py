@@ -5,7 +5,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from common import guided, held_out_keys, read_held_out
+from common import guided, held_out
 from tinct.color import lab_to_rgb_uint8
 from tinct.infer import Colorizer
 from tinct.models import load
@@ -14,12 +14,16 @@ torch.set_num_threads(1)
 ckpt, T, beta = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 model = load(ckpt)
 model.config.temperature, model.config.prior_correction = T, beta
-keys = held_out_keys(model)
-scenes = [k for k in keys if not k.startswith("caltech101")]
-objects = [k for k in keys if k.startswith("caltech101")][::2]
-keys = scenes + objects
-print(len(scenes), "scene photos,", len(objects), "caltech photos", flush=True)
-photos, score = read_held_out(keys)
+
+
+def scenes_and_half_the_objects(keys: list[str]) -> list[str]:
+    scenes = [k for k in keys if not k.startswith("caltech101")]
+    objects = [k for k in keys if k.startswith("caltech101")][::2]
+    print(len(scenes), "scene photos,", len(objects), "caltech photos", flush=True)
+    return scenes + objects
+
+
+photos, score = held_out(model, scenes_and_half_the_objects)
 for size in (144, 192, 240):
     model.config.input_size = size
     colorizer = Colorizer(model, threads=1)

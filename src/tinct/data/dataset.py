@@ -174,6 +174,15 @@ class LabDataset(Dataset):
         """Name of the photo item ``index`` comes from."""
         return self.store.records[int(self.store.tile_record[self.tiles[index]])].key
 
+    def photo_records(self) -> list:
+        """The photos this dataset's items come from, once each, sorted by key
+        (:class:`~tinct.data.sources.ImageRecord`: ``key``, ``path`` or ``None`` for arrays)."""
+        records = {}
+        for tile in self.tiles:
+            record = self.store.records[int(self.store.tile_record[tile])]
+            records.setdefault(record.key, record)
+        return [records[key] for key in sorted(records)]
+
     def crop_box(self, index: int) -> tuple[int, int, bool]:
         """``(top, left, flipped)`` of item ``index`` at the current epoch."""
         margin = self.store.side - self.size

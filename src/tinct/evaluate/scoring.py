@@ -26,6 +26,7 @@ __all__ = [
     "score_pair",
     "set_metrics",
     "target_scores",
+    "TargetScorer",
     "summarize",
 ]
 
@@ -174,6 +175,25 @@ def target_scores(outputs: list[np.ndarray], truths: list[np.ndarray], truth_inf
         "chroma_ratio": float(whole_set["chroma_ratio"]),
         "delta_cf": float(whole_set["delta_colorfulness"]),
     }
+
+
+class TargetScorer:
+    """:func:`target_scores` of many candidate output sets against one fixed list of truths.
+
+    The truths' CIELAB and colourfulness are computed once, at construction. ``truths`` and
+    every output set are lists of uint8 RGB ``(H, W, 3)`` arrays, in the same order.
+    """
+
+    def __init__(self, truths: list[np.ndarray]):
+        self.truths = list(truths)
+        self.infos = [truth_scores(t) for t in self.truths]
+
+    def __call__(self, outputs: list[np.ndarray]) -> dict[str, float]:
+        return target_scores(outputs, self.truths, self.infos)
+
+    def gray(self) -> dict[str, float]:
+        """The scores of the no-colour baseline (:func:`gray_baseline` of each truth)."""
+        return self([gray_baseline(t) for t in self.truths])
 
 
 @dataclass
