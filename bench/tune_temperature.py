@@ -1,5 +1,6 @@
 """Choose the decoding of a bins-head checkpoint -- annealed-mean temperature T, prior
-correction beta, chroma floor and gain, and working resolution -- on its own held-out photos.
+correction beta, chroma floor and gain, hue-confidence gate, and working resolution -- on its
+own held-out photos.
 
     .venv/bin/python bench/tune_temperature.py runs/tinct-w32-e12/best.safetensors \
         --out src/tinct/weights/tinct-v1.safetensors --storage float16
@@ -11,6 +12,8 @@ and joined to the full-resolution L. T trades vividness against fidelity (T -> 0
 most likely colour: vivid, blotchy; T = 1 the mean: safe, brownish); beta removes a share of
 the training-time rebalancing (0 vivid, 1 faithful); the chroma floor c0 and gain k turn each
 decoded chroma c into k * max(c - c0, 0) (faint tints go gray, confident colours get stronger);
+a hue gate low/high scales each pixel's colour by clip((R - low) / (high - low), 0, 1), R the
+concentration of its predicted hues (colour where the network is sure of the hue, gray where not);
 a larger working resolution gives finer colour at a higher cost per photo.
 
 For each setting the script reports PSNR, mean CIEDE2000, chroma ratio and delta-CF next to
@@ -44,7 +47,16 @@ def _floats(text: str) -> list[float]:
 
 def _describe(setting: dict) -> str:
     return (f"size={setting['input_size']:<4} T={setting['temperature']:<5} beta={setting['prior_correction']:<5} "
-            f"c0={setting['chroma_floor']:<4} k={setting['chroma_gain']:<4}")
+            f"c0={setting['chroma_floor']:<4} k={setting['chroma_gain']:<4} "
+            f"gate={setting['hue_gate_low']}/{setting['hue_gate_high']:<4}")
+
+
+def _gates(text: str) -> list[tuple[float, float]]:
+    """``"0.4/0.7,0.5/0.8"`` -> [(0.4, 0.7), (0.5, 0.8)]; always includes (0, 0), no gate."""
+    pairs = [tuple(float(v) for v in pair.split("/")) for pair in text.split(",") if pair]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit(f"--hue-gates wants low/high pairs such as 0.4/0.7, got {text!r}")
+    return [(0.0, 0.0)] + [p for p in pairs if p != (0.0, 0.0)]
 
 
 def held_out_photos(model, limit: int = 0):
@@ -77,7 +89,8 @@ def main() -> int:
     parser.add_argument("--temperatures", default="0.38,0.5,0.65,0.8")
     parser.add_argument("--corrections", default="0,0.15,0.25,0.35,0.5", help="prior_correction values (beta)")
     parser.add_argument("--floors", default="0", help="chroma floors c0 (Lab units)")
-    parser.add_argument("--gains", default="1", help="chroma gains k (with floors > 0)")
+    parser.add_argument("--gains", default="1", help="chroma gains k (with floors > 0 or hue gates)")
+    parser.add_argument("--hue-gates", default="", help="hue-confidence gates low/high, e.g. 0.4/0.7,0.5/0.8 (no gate is always tried)")
     parser.add_argument("--sizes", default="", help="working resolutions (multiples of 16); default: the checkpoint's")
     parser.add_argument("--min-chroma-ratio", type=float, default=0.75, help="lower end of the admissible chroma ratio")
     parser.add_argument("--psnr-margin", type=float, default=0.1, help="dB above the gray baseline's PSNR required")
@@ -111,12 +124,14 @@ def main() -> int:
     print(f"{len(keys)} held-out photos; gray baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in gray.items()))
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [int(model.config.input_size)]
     grid = [
-        {"input_size": s, "temperature": t, "prior_correction": c, "chroma_floor": f, "chroma_gain": g}
+        {"input_size": s, "temperature": t, "prior_correction": c, "chroma_floor": f, "chroma_gain": g,
+         "hue_gate_low": low, "hue_gate_high": high}
         for s in sizes
         for c in _floats(args.corrections)
         for t in _floats(args.temperatures)
+        for low, high in _gates(args.hue_gates)
         for f in _floats(args.floors)
-        for g in (_floats(args.gains) if f > 0 else [1.0])  # floor 0: the plain annealed mean
+        for g in (_floats(args.gains) if f > 0 or high > 0 else [1.0])  # plain annealed mean: gain 1
     ]
     rows = []
     network_outputs: dict[int, list] = {}  # working size -> per photo (network output, content box)

@@ -1,5 +1,7 @@
 """The shipped family's pieces: ab bins, rebalancing, annealed mean, prior correction."""
 
+import math
+
 import pytest
 import torch
 
@@ -82,6 +84,54 @@ def test_decode_applies_the_configured_chroma_commitment():
         create_model("tinctnet", width=4, input_size=32, chroma_gain=0.0)
     with pytest.raises(ValueError, match="tinctnet chroma_floor must be >= 0"):
         create_model("tinctnet", width=4, input_size=32, chroma_floor=-2.0)
+
+
+def _logits_on(bins: list[list[int]]) -> torch.Tensor:
+    """``(1, Q, 1, P)`` logits putting equal mass on each pixel's listed bins (none elsewhere)."""
+    logits = torch.full((1, ab_bins.NUM_BINS, 1, len(bins)), -1e4)
+    for pixel, chosen in enumerate(bins):
+        logits[0, chosen, 0, pixel] = 0.0
+    return logits
+
+
+def test_hue_concentration_is_one_for_one_hue_and_falls_as_hues_disagree():
+    centers = ab_bins.bin_centers()
+
+    def nearest(a, b):
+        return int(torch.cdist(torch.tensor([[float(a), float(b)]]), centers).argmin())
+
+    red, red2, green, gray = nearest(60, 40), nearest(30, 20), nearest(-60, -40), nearest(0, 0)
+    blue = nearest(0, -50)
+    logits = _logits_on([[red], [red, red2], [red, green], [gray], [red, blue]])
+    r = ab_bins.hue_concentration(logits, centers)[0, 0, 0]
+    assert r.shape == (5,)
+    assert r[0] == pytest.approx(1.0, abs=1e-5)  # one hue
+    assert r[1] == pytest.approx(1.0, abs=1e-5)  # two chromas of the same hue
+    assert r[2] < 0.05  # opposite hues cancel
+    assert r[3] == 0.0  # gray has no hue
+    half_angle = 0.5 * (math.pi / 2 + math.atan2(40, 60))  # red at 33.7 degrees, blue at -90
+    assert r[4] == pytest.approx(math.cos(half_angle), abs=1e-4)
+
+    ab = torch.ones(1, 2, 1, 3) * 10
+    gated = ab_bins.gate_by_hue(ab, torch.tensor([0.1, 0.55, 0.9]).reshape(1, 1, 1, 3), low=0.4, high=0.7)
+    assert torch.allclose(gated[0, 0, 0], torch.tensor([0.0, 5.0, 10.0]))  # gray, half, full
+    assert ab_bins.gate_by_hue(ab, torch.zeros(1, 1, 1, 3), 0.0, 0.0) is ab  # high 0: no gate
+    with pytest.raises(ValueError, match="low < high"):
+        ab_bins.gate_by_hue(ab, torch.zeros(1, 1, 1, 3), 0.7, 0.4)
+
+
+def test_decode_applies_the_configured_hue_gate_before_the_commitment():
+    torch.manual_seed(1)
+    model = create_model("tinctnet", width=4, input_size=32, temperature=0.5, prior_correction=0.3).eval()
+    logits = torch.randn(1, ab_bins.NUM_BINS, 3, 3) * 3
+    plain = model.decode(logits)
+    model.config.hue_gate_low, model.config.hue_gate_high, model.config.chroma_gain = 0.2, 0.6, 1.5
+    r = ab_bins.hue_concentration(model.adjusted_logits(logits), model.bin_centers)
+    expected = plain * 1.5 * ((r - 0.2) / 0.4).clamp(0, 1)
+    assert torch.allclose(model.decode(logits), expected, atol=1e-5)
+    assert 0 < r.min() < r.max() < 1  # the random logits span the gate, so the check has teeth
+    with pytest.raises(ValueError, match="tinctnet hue_gate_low and tinctnet hue_gate_high"):
+        create_model("tinctnet", width=4, input_size=32, hue_gate_low=0.5, hue_gate_high=1.5)
 
 
 def test_fit_statistics_sets_weights_from_training_colours():

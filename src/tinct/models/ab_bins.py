@@ -133,6 +133,45 @@ def rebalanced_cross_entropy(
     return (pixel_weight * nll).mean()
 
 
+def hue_concentration(logits: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """How sure a predicted distribution is of the *hue*: ``R = |sum_q p_q u_q|``.
+
+    ``p = softmax(logits)`` (temperature 1) and ``u_q`` is the unit hue vector of bin ``q``
+    (zero for the bins within 1 Lab unit of gray). R is 1 when all the mass is on one hue and
+    falls towards 0 as the mass spreads over hues that cancel (or sits on gray).
+
+    Args:
+        logits: ``(B, Q, H, W)``; centers: ``(Q, 2)`` in Lab units.
+    Returns:
+        ``(B, 1, H, W)`` in [0, 1].
+    """
+    centers = centers.to(logits)
+    chroma = centers.norm(dim=1, keepdim=True)
+    hues = torch.where(chroma > 1, centers / chroma.clamp_min(1e-6), torch.zeros_like(centers))
+    mean_hue = torch.einsum("bqhw,qc->bchw", torch.softmax(logits, dim=1), hues)
+    return mean_hue.norm(dim=1, keepdim=True).clamp_max(1.0)
+
+
+def check_hue_gate(low: float, high: float, names: tuple[str, str] = ("hue gate low", "hue gate high")) -> None:
+    """Raise ``ValueError`` naming ``names`` unless the gate is off (``high == 0``) or ``0 <= low < high <= 1``."""
+    if high == 0:
+        return
+    if not 0 <= low < high <= 1:
+        raise ValueError(f"{names[0]} and {names[1]} must satisfy 0 <= low < high <= 1 (high 0: no gate), got {low} and {high}")
+
+
+def gate_by_hue(ab: torch.Tensor, concentration: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Scale ``ab (B, 2, H, W)`` by ``clip((R - low) / (high - low), 0, 1)``, R from :func:`hue_concentration`.
+
+    Pixels whose hue the network is unsure of (R <= ``low``) go gray, those it is sure of
+    (R >= ``high``) keep their colour; hue is kept. ``high = 0`` turns the gate off.
+    """
+    check_hue_gate(low, high)
+    if high == 0:
+        return ab
+    return ab * ((concentration - low) / (high - low)).clamp(0.0, 1.0)
+
+
 def check_commitment(floor: float, gain: float, names: tuple[str, str] = ("chroma floor", "chroma gain")) -> None:
     """Raise ``ValueError`` naming ``names[0]`` / ``names[1]`` unless ``floor >= 0`` and ``gain > 0``."""
     if floor < 0:

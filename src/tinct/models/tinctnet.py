@@ -46,6 +46,8 @@ class TinctNet(ColorModel):
         prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
         chroma_floor: float = 0.0  # decoded chroma c -> chroma_gain * max(c - chroma_floor, 0)
         chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
+        hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1), R the hue
+        hue_gate_high: float = 0.0  # concentration (ab_bins.gate_by_hue); high 0: no gate
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -54,6 +56,7 @@ class TinctNet(ColorModel):
         if config.input_size % 16:
             raise ValueError(f"tinctnet input_size must be a multiple of 16, got {config.input_size}")
         ab_bins.check_commitment(config.chroma_floor, config.chroma_gain, ("tinctnet chroma_floor", "tinctnet chroma_gain"))
+        ab_bins.check_hue_gate(config.hue_gate_low, config.hue_gate_high, ("tinctnet hue_gate_low", "tinctnet hue_gate_high"))
         w = config.width
         self.stage1 = nn.Sequential(_conv_block(1, w, 2), _conv_block(w, w))  # 1/2
         self.stage2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))  # 1/4
@@ -106,7 +109,11 @@ class TinctNet(ColorModel):
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         if self.config.head == "bins":
-            ab = ab_bins.annealed_mean(self.adjusted_logits(output), self.bin_centers, self.config.temperature)
+            logits = self.adjusted_logits(output)
+            ab = ab_bins.annealed_mean(logits, self.bin_centers, self.config.temperature)
+            if self.config.hue_gate_high:
+                concentration = ab_bins.hue_concentration(logits, self.bin_centers)
+                ab = ab_bins.gate_by_hue(ab, concentration, self.config.hue_gate_low, self.config.hue_gate_high)
             return ab_bins.commit_chroma(ab, self.config.chroma_floor, self.config.chroma_gain)
         return LAB.unnormalize_ab(torch.tanh(output))
 
