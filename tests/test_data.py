@@ -241,6 +241,10 @@ def test_caltech_class_list(tmp_path):
     everything, _ = make_datasets(DataConfig(sources=[f"caltech101:{root}"], **base))
     classes = {everything.photo_key(i).split("/")[1] for i in range(len(everything))}
     assert classes == {"cats", "dogs"}  # clutter and duplicate faces are left out by default
+    # Items carry their class as an index into label_names, the same in every split.
+    assert everything.label_names == ["cats", "dogs"]
+    for i in range(len(everything)):
+        assert everything.label_names[int(everything[i]["label"])] == everything.photo_key(i).split("/")[1]
     with pytest.raises(ValueError, match="unknown class"):
         make_datasets(DataConfig(sources=[f"caltech101:{root}"], classes=["cows"], **base))
     with pytest.raises(ValueError, match="caltech101:PATH"):  # a plain folder has no classes
@@ -270,6 +274,7 @@ def test_large_photos_give_extra_tiles_in_one_split(tmp_path):
     assert len(val_keys) == len(set(val_keys)) == 3  # one whole-view item per validation photo
     assert not set(train_keys) & set(val_keys)
     assert len(train_keys) == sum(1 if k == "scenes/small.png" else 4 for k in set(train_keys))
+    assert splits["train"].label_names == [] and int(splits["train"][0]["label"]) == -1  # a plain folder: no classes
     # photo_records: each photo once, sorted, with its file.
     records = splits["val"].photo_records()
     assert [r.key for r in records] == sorted(set(val_keys))

@@ -134,6 +134,30 @@ def test_decode_applies_the_configured_hue_gate_before_the_commitment():
         create_model("tinctnet", width=4, input_size=32, hue_gate_low=0.5, hue_gate_high=1.5)
 
 
+def test_class_labels_add_a_weighted_cross_entropy_from_the_global_branch():
+    torch.manual_seed(2)
+    model = create_model("tinctnet", width=4, input_size=32, classes=3, class_loss_weight=0.5)
+    assert model.uses_labels and not create_model("tinctnet", width=4, input_size=32).uses_labels
+    l, ab = torch.rand(4, 1, 32, 32) * 100, torch.randn(4, 2, 32, 32) * 20
+    colour_only, m0 = model.training_loss(l, ab)
+    assert set(m0) == {"colour_loss", "loss"} and m0["loss"] == pytest.approx(m0["colour_loss"])
+    labels = torch.tensor([0, 2, -1, 1])
+    loss, m = model.training_loss(l, ab, labels=labels)
+    known = labels >= 0
+    with torch.no_grad():
+        _, scene = model._forward(l)
+        expected = torch.nn.functional.cross_entropy(model.classifier(torch.relu(scene))[known], labels[known])
+    assert m["class_loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert loss.item() == pytest.approx(colour_only.item() + 0.5 * expected.item(), rel=1e-5)
+    # Photos without a class contribute nothing; a batch of them only the colour loss.
+    none, _ = model.training_loss(l, ab, labels=torch.full((4,), -1))
+    assert none.item() == pytest.approx(colour_only.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="label 3 out of range for tinctnet classes=3"):
+        model.training_loss(l, ab, labels=torch.tensor([0, 3, 1, 1]))
+    # Inference is untouched by the classifier.
+    assert model(l).shape == (4, ab_bins.NUM_BINS, 8, 8)
+
+
 def test_fit_statistics_sets_weights_from_training_colours():
     model = create_model("tinctnet", width=4, input_size=32)
     samples = torch.tensor([[0.0, 0.0]] * 90 + [[60.0, 60.0]] * 10)

@@ -659,3 +659,27 @@ def test_cli_init_takes_the_checkpoint_family_and_settings(tmp_path, capsys):
     assert "--init no-such-weights: unknown model" in capsys.readouterr().err
     assert main(["train", "--init", str(checkpoint), "--out", str(out), "--resume"]) == 2
     assert "pick one" in capsys.readouterr().err
+
+
+def test_tinctnet_learns_the_photo_classes_beside_the_colour(tmp_path):
+    # Caltech layout with two classes whose photos differ only in where the horizon lies.
+    root = tmp_path / "101_ObjectCategories"
+    make_sky_grass_photos(root / "low_horizon", 12, seed=1)
+    make_sky_grass_photos(root / "high_horizon", 12, seed=2)
+    overrides = TINY_TINCTNET + QUIET + ["data.val_fraction=0.25", "train.batch_size=6", "train.epochs=3"]
+    source = [f"caltech101:{root}"]
+    with pytest.raises(TrainError, match=r"model.classes=3 but the training photos have 2 classes .*set model.classes=2"):
+        train(resolve_run_config(model="tinctnet", sources=source, overrides=overrides + ["model.classes=3"]),
+              tmp_path / "bad", progress=False)  # fmt: skip
+    run = resolve_run_config(model="tinctnet", sources=source, overrides=overrides + ["model.classes=2"])
+    train(run, tmp_path / "run", progress=False)
+    rows = read_metrics(tmp_path / "run")
+    # The class loss is logged beside the colour loss, starts near ln 2 and the total includes it.
+    assert abs(float(rows[0]["train_class_loss"]) - math.log(2)) < 0.3
+    for row in rows:
+        total = float(row["train_colour_loss"]) + 0.2 * float(row["train_class_loss"])
+        assert float(row["train_loss"]) == pytest.approx(total, rel=1e-4)
+    # A model without classes is unchanged by labelled data: no class loss.
+    plain = resolve_run_config(model="tinctnet", sources=source, overrides=overrides)
+    train(plain, tmp_path / "plain", progress=False)
+    assert "train_class_loss" not in read_metrics(tmp_path / "plain")[0]

@@ -135,6 +135,8 @@ class LabDataset(Dataset):
         train: random crops / flips (True) or centre crops (False).
         split: ``"train"``, ``"val"`` or ``"test"``.
         info: counts for logs (photos, tiles, filtered, unreadable, cache folder).
+        label_names: sorted class names of the photos that have one (Caltech-101 folders,
+            CIFAR-100 fine labels), shared by the three splits; items carry their index.
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class LabDataset(Dataset):
         seed: int = 0,
         split: str = "train",
         info: dict | None = None,
+        label_names: list[str] | None = None,
     ):
         if size > store.side:
             raise ValueError(f"crop size {size} is larger than the tile side {store.side}")
@@ -162,6 +165,10 @@ class LabDataset(Dataset):
         self.epoch = 0
         self.split = split
         self.info = info or {}
+        self.label_names = list(label_names or [])
+        index = {name: i for i, name in enumerate(self.label_names)}
+        # Label index of each photo of the store (-1: none), looked up per item.
+        self._record_label = np.array([index.get(r.label, -1) for r in store.records], dtype=np.int64)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the crops and flips of this epoch (a pure function of seed, epoch and index)."""
@@ -217,7 +224,8 @@ class LabDataset(Dataset):
         else:
             crop = np.ascontiguousarray(crop)
         crop = torch.from_numpy(crop)
-        return {"l": crop[0:1], "ab": crop[1:3]}
+        label = self._record_label[self.store.tile_record[self.tiles[index]]]
+        return {"l": crop[0:1], "ab": crop[1:3], "label": torch.tensor(label)}
 
     def __repr__(self) -> str:
         return f"LabDataset({self.split}, {len(self)} items, S={self.size}, tiles of {self.store.side})"
@@ -230,6 +238,7 @@ def make_splits(config: DataConfig, seed: int = 0) -> dict[str, LabDataset]:
     store = open_store(sources, records, config)
     record_split = assign_splits(records, sources, config)
     keep = _filter_mask(store.stats, config)
+    label_names = sorted({r.label for r in store.records if r.label is not None})
     datasets = {}
     for split in SPLITS:
         train = split == "train"
@@ -264,6 +273,7 @@ def make_splits(config: DataConfig, seed: int = 0) -> dict[str, LabDataset]:
             seed=seed,
             split=split,
             info=info,
+            label_names=label_names,
         )
     return datasets
 
@@ -271,7 +281,8 @@ def make_splits(config: DataConfig, seed: int = 0) -> dict[str, LabDataset]:
 def make_datasets(config: DataConfig, seed: int = 0) -> tuple[LabDataset, LabDataset]:
     """(train, val) datasets of Lab crops (see the module docstring).
 
-    Items are ``dict(l=float32 (1, S, S) L in [0, 100], ab=float32 (2, S, S) Lab units)``. The
+    Items are ``dict(l=float32 (1, S, S) L in [0, 100], ab=float32 (2, S, S) Lab units,
+    label=int64 scalar)``, ``label`` the index of the photo's class in ``label_names`` or -1. The
     training set draws its random crop and flip from ``(seed, epoch, index)``; call
     ``train.set_epoch(epoch)`` at the start of each epoch. Validation items are deterministic
     centre crops.

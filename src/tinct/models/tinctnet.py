@@ -48,6 +48,8 @@ class TinctNet(ColorModel):
         chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
         hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1), R the hue
         hue_gate_high: float = 0.0  # concentration (ab_bins.gate_by_hue); high 0: no gate
+        classes: int = 0  # > 0: also classify the photo from the global branch (Iizuka et al. 2016)
+        class_loss_weight: float = 0.2  # weight of that cross-entropy beside the colour loss
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -56,6 +58,8 @@ class TinctNet(ColorModel):
         if config.input_size % 16:
             raise ValueError(f"tinctnet input_size must be a multiple of 16, got {config.input_size}")
         ab_bins.check_commitment(config.chroma_floor, config.chroma_gain, ("tinctnet chroma_floor", "tinctnet chroma_gain"))
+        if config.classes < 0 or config.class_loss_weight < 0:
+            raise ValueError(f"tinctnet classes and class_loss_weight must be >= 0, got {config.classes} and {config.class_loss_weight}")
         ab_bins.check_hue_gate(config.hue_gate_low, config.hue_gate_high, ("tinctnet hue_gate_low", "tinctnet hue_gate_high"))
         w = config.width
         self.stage1 = nn.Sequential(_conv_block(1, w, 2), _conv_block(w, w))  # 1/2
@@ -65,6 +69,7 @@ class TinctNet(ColorModel):
             _conv_block(4 * w, 8 * w, 2), _conv_block(8 * w, 8 * w, dilation=2), _conv_block(8 * w, 8 * w)
         )  # 1/16
         self.global_context = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
+        self.classifier = nn.Linear(8 * w, config.classes) if config.classes else None
         self.up3 = _conv_block(8 * w + 4 * w, 4 * w)
         self.up2 = nn.Sequential(_conv_block(4 * w + 2 * w, 2 * w), _conv_block(2 * w, 2 * w))
         out_channels = ab_bins.NUM_BINS if config.head == "bins" else 2
@@ -74,8 +79,17 @@ class TinctNet(ColorModel):
             uniform = torch.full((ab_bins.NUM_BINS,), 1.0 / ab_bins.NUM_BINS)
             self.register_buffer("class_weights", ab_bins.rebalancing_weights(uniform, config.rebalance_mix))
 
+    @property
+    def uses_labels(self) -> bool:
+        """Whether ``training_loss`` wants the photos' class labels (``labels=``)."""
+        return self.classifier is not None
+
     def forward(self, l: torch.Tensor) -> torch.Tensor:
         """``l (B, 1, H, W)`` Lab L -> ``(B, Q or 2, H/4, W/4)`` logits or normalised ab."""
+        return self._forward(l)[0]
+
+    def _forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The colour output of :meth:`forward` and the global scene vector ``(B, 8w)``."""
         check_lightness_batch(l)
         x = LAB.normalize_l(l)
         s1 = self.stage1(x)
@@ -86,7 +100,7 @@ class TinctNet(ColorModel):
         s4 = s4 + scene[:, :, None, None]
         u3 = self.up3(torch.cat([F.interpolate(s4, size=s3.shape[-2:], mode="bilinear", align_corners=False), s3], 1))
         u2 = self.up2(torch.cat([F.interpolate(u3, size=s2.shape[-2:], mode="bilinear", align_corners=False), s2], 1))
-        return self.head(u2)
+        return self.head(u2), scene
 
     def fit_statistics(self, ab_samples: torch.Tensor) -> None:
         """Set the rebalancing weights from training colours ``ab_samples (N, 2)`` (Lab units)."""
@@ -121,11 +135,27 @@ class TinctNet(ColorModel):
         """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H/4, W/4)`` in Lab units."""
         return self.decode(self(l))
 
-    def training_loss(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        output = self(l)
+    def training_loss(
+        self, l: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Colour loss of ``l (B, 1, H, W)`` against ``ab (B, 2, H, W)``; with ``labels`` (int64
+        ``(B,)``, -1 for photos without a class) and ``classes > 0``, plus ``class_loss_weight``
+        times the cross-entropy of the photo's class predicted from the global branch."""
+        output, scene = self._forward(l)
         if self.config.head == "bins":
             loss = ab_bins.rebalanced_cross_entropy(output, ab, self.bin_centers, self.class_weights)
         else:
             target = F.adaptive_avg_pool2d(LAB.normalize_ab(ab), output.shape[-2:])
             loss = F.l1_loss(torch.tanh(output), target)
-        return loss, {"loss": float(loss.detach())}
+        metrics = {"colour_loss": float(loss.detach())}
+        if self.classifier is not None and labels is not None:
+            class_logits = self.classifier(F.relu(scene))
+            known = labels >= 0
+            if known.any() and int(labels.max()) >= self.config.classes:
+                raise ValueError(f"label {int(labels.max())} out of range for tinctnet classes={self.config.classes}")
+            # Zero (with a gradient path) when no photo of the batch has a class.
+            class_loss = F.cross_entropy(class_logits[known], labels[known]) if known.any() else class_logits.sum() * 0
+            loss = loss + self.config.class_loss_weight * class_loss
+            metrics["class_loss"] = float(class_loss.detach())
+        metrics["loss"] = float(loss.detach())
+        return loss, metrics

@@ -138,8 +138,10 @@ class _LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, l: torch.Tensor, ab: torch.Tensor):
-        return self.model.training_loss(l, ab)
+    def forward(self, l: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None):
+        if labels is None:
+            return self.model.training_loss(l, ab)
+        return self.model.training_loss(l, ab, labels=labels)
 
 
 def _gradient_hook(context: DistributedContext, grad_clip: float):
@@ -265,6 +267,17 @@ class Trainer:
 
         _seed_everything(self.config.seed)
         self.model = create_model(self.run.model, **self.run.model_config)
+        self.uses_labels = bool(getattr(self.model, "uses_labels", False))
+        if self.uses_labels:
+            names = getattr(self.train_ds, "label_names", [])
+            wanted = self.model.config.classes
+            if len(names) != wanted:
+                raise TrainError(
+                    f"model.classes={wanted} but the training photos have {len(names)} classes"
+                    + (f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else
+                       " (only Caltech-101 and CIFAR-100 sources carry classes)")
+                    + f": set model.classes={len(names)}"
+                )
         if state is None and self.config.init_from:
             self._load_initial_weights()
         if state is None and hasattr(self.model, "fit_statistics") and self.config.statistics_pixels:
@@ -410,7 +423,7 @@ class Trainer:
                 group["lr"] = group["initial_lr"] * factor
         return self.config.lr * factor
 
-    def _train_step(self, l: torch.Tensor, ab: torch.Tensor) -> dict[str, float]:
+    def _train_step(self, l: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
         if self.custom_step:
             metrics = {key: float(value) for key, value in self.model.train_step(l, ab, self.optimizers).items()}
             if not math.isfinite(metrics.get("loss", 0.0)):
@@ -418,7 +431,7 @@ class Trainer:
         else:
             (optimizer,) = self.optimizers.values()
             optimizer.zero_grad(set_to_none=True)
-            loss, metrics = self.loss_module(l, ab)
+            loss, metrics = self.loss_module(l, ab) if labels is None else self.loss_module(l, ab, labels)
             metrics = dict(metrics)
             metrics.setdefault("loss", float(loss.detach()))
             if not torch.isfinite(loss.detach()):
@@ -645,7 +658,8 @@ class Trainer:
                         break
                     raise
                 lr = self._set_lr()
-                metrics = self._train_step(batch["l"].to(self.device), batch["ab"].to(self.device))
+                labels = batch["label"].to(self.device) if self.uses_labels else None
+                metrics = self._train_step(batch["l"].to(self.device), batch["ab"].to(self.device), labels)
                 for key, value in metrics.items():
                     self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
                 self.epoch_count += 1
