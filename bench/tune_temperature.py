@@ -18,7 +18,8 @@ a larger working resolution gives finer colour at a higher cost per photo.
 
 For each setting the script reports PSNR, mean CIEDE2000, chroma ratio and delta-CF next to
 the gray baseline's, and picks, by the first rule that some setting passes, the lowest
-CIEDE2000 among the settings that
+CIEDE2000 (settings within ``--tie-margin`` of it count as tied, and the tie goes to the
+highest PSNR) among the settings that
 
 1. meet all four quality targets: PSNR >= gray + ``--psnr-margin`` dB, CIEDE2000 below gray's,
    delta-CF <= ``--max-delta-cf``, chroma ratio in [``--min-chroma-ratio``, 1.2];
@@ -95,6 +96,8 @@ def main() -> int:
     parser.add_argument("--min-chroma-ratio", type=float, default=0.75, help="lower end of the admissible chroma ratio")
     parser.add_argument("--psnr-margin", type=float, default=0.1, help="dB above the gray baseline's PSNR required")
     parser.add_argument("--max-delta-cf", type=float, default=6.0, help="largest admissible delta colourfulness")
+    parser.add_argument("--tie-margin", type=float, default=0.05,
+                        help="settings within this much of the lowest admissible CIEDE2000 count as tied; the tie goes to the highest PSNR (0: lowest CIEDE2000 alone)")
     parser.add_argument("--limit", type=int, default=0, help="use at most this many photos (0 = all)")
     parser.add_argument("--out", help="write the checkpoint with the chosen setting here")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
@@ -173,7 +176,8 @@ def main() -> int:
         admissible = [r for r in rows if passes(r)]
         if admissible:
             break
-    chosen = min(admissible, key=lambda r: r["ciede2000"])
+    best = min(r["ciede2000"] for r in admissible)
+    chosen = max((r for r in admissible if r["ciede2000"] <= best + args.tie_margin), key=lambda r: r["psnr"])
     print(f"chosen {_describe(chosen)} (rule: {rule})")
     if args.out:
         for key in grid[0]:
