@@ -120,6 +120,17 @@ def test_hue_concentration_is_one_for_one_hue_and_falls_as_hues_disagree():
         ab_bins.gate_by_hue(ab, torch.zeros(1, 1, 1, 3), 0.7, 0.4)
 
 
+@pytest.mark.parametrize("temperature", [0.38, 0.5, 1.0])
+def test_one_exponential_gives_the_annealed_mean_and_the_hue_concentration(temperature):
+    torch.manual_seed(3)
+    centers = ab_bins.bin_centers()
+    logits = torch.randn(2, ab_bins.NUM_BINS, 5, 4) * 4
+    ab, r = ab_bins.annealed_mean_and_hue_concentration(logits, centers, temperature)
+    assert torch.allclose(ab, ab_bins.annealed_mean(logits, centers, temperature), atol=1e-4)
+    assert torch.allclose(r, ab_bins.hue_concentration(logits, centers), atol=1e-6)
+    assert ab.abs().max() > 5 and 0 < r.min() < r.max() < 1  # not trivially zero or one
+
+
 def test_decode_applies_the_configured_hue_gate_before_the_commitment():
     torch.manual_seed(1)
     model = create_model("tinctnet", width=4, input_size=32, temperature=0.5, prior_correction=0.3).eval()
@@ -128,7 +139,7 @@ def test_decode_applies_the_configured_hue_gate_before_the_commitment():
     model.config.hue_gate_low, model.config.hue_gate_high, model.config.chroma_gain = 0.2, 0.6, 1.5
     r = ab_bins.hue_concentration(model.adjusted_logits(logits), model.bin_centers)
     expected = plain * 1.5 * ((r - 0.2) / 0.4).clamp(0, 1)
-    assert torch.allclose(model.decode(logits), expected, atol=1e-5)
+    assert torch.allclose(model.decode(logits), expected, atol=1e-3)  # one exponential for both (below)
     assert 0 < r.min() < r.max() < 1  # the random logits span the gate, so the check has teeth
     with pytest.raises(ValueError, match="tinctnet hue_gate_low and tinctnet hue_gate_high"):
         create_model("tinctnet", width=4, input_size=32, hue_gate_low=0.5, hue_gate_high=1.5)

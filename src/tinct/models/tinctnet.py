@@ -124,10 +124,13 @@ class TinctNet(ColorModel):
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         if self.config.head == "bins":
             logits = self.adjusted_logits(output)
-            ab = ab_bins.annealed_mean(logits, self.bin_centers, self.config.temperature)
             if self.config.hue_gate_high:
-                concentration = ab_bins.hue_concentration(logits, self.bin_centers)
+                ab, concentration = ab_bins.annealed_mean_and_hue_concentration(
+                    logits, self.bin_centers, self.config.temperature
+                )
                 ab = ab_bins.gate_by_hue(ab, concentration, self.config.hue_gate_low, self.config.hue_gate_high)
+            else:
+                ab = ab_bins.annealed_mean(logits, self.bin_centers, self.config.temperature)
             return ab_bins.commit_chroma(ab, self.config.chroma_floor, self.config.chroma_gain)
         return LAB.unnormalize_ab(torch.tanh(output))
 
