@@ -431,7 +431,7 @@ class Trainer:
         else:
             (optimizer,) = self.optimizers.values()
             optimizer.zero_grad(set_to_none=True)
-            loss, metrics = self.loss_module(l, ab) if labels is None else self.loss_module(l, ab, labels)
+            loss, metrics = self.loss_module(l, ab, labels)  # _LossModule drops labels=None
             metrics = dict(metrics)
             metrics.setdefault("loss", float(loss.detach()))
             if not torch.isfinite(loss.detach()):
