@@ -177,18 +177,19 @@ class LabDataset(Dataset):
     def __len__(self) -> int:
         return len(self.tiles)
 
+    def _record_index(self, index: int) -> int:
+        """Position in ``store.records`` of the photo item ``index`` comes from."""
+        return int(self.store.tile_record[self.tiles[index]])
+
     def photo_key(self, index: int) -> str:
         """Name of the photo item ``index`` comes from."""
-        return self.store.records[int(self.store.tile_record[self.tiles[index]])].key
+        return self.store.records[self._record_index(index)].key
 
     def photo_records(self) -> list:
         """The photos this dataset's items come from, once each, sorted by key
         (:class:`~tinct.data.sources.ImageRecord`: ``key``, ``path`` or ``None`` for arrays)."""
-        records = {}
-        for tile in self.tiles:
-            record = self.store.records[int(self.store.tile_record[tile])]
-            records.setdefault(record.key, record)
-        return [records[key] for key in sorted(records)]
+        records = [self.store.records[r] for r in np.unique(self.store.tile_record[self.tiles])]
+        return sorted(records, key=lambda record: record.key)
 
     def crop_box(self, index: int) -> tuple[int, int, bool]:
         """``(top, left, flipped)`` of item ``index`` at the current epoch."""
@@ -224,7 +225,7 @@ class LabDataset(Dataset):
         else:
             crop = np.ascontiguousarray(crop)
         crop = torch.from_numpy(crop)
-        label = self._record_label[self.store.tile_record[self.tiles[index]]]
+        label = self._record_label[self._record_index(index)]
         return {"l": crop[0:1], "ab": crop[1:3], "label": torch.tensor(label)}
 
     def __repr__(self) -> str:
