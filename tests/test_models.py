@@ -19,6 +19,8 @@ from tinct.models.base import ColorModel
 SIZE = 32
 # Small-size overrides; each family takes the keys its Config has.
 TINY = {"input_size": SIZE, "width": 4, "depth": 5, "width_multiplier": 0.0625, "disc_width": 4, "num_colors": 8}
+# Families too narrow at width 4 to fit the toy colours in STEPS steps.
+TINY_PER_FAMILY = {"tinctnet2": {"width": 16}}
 STEPS = 40
 LR = 5e-3
 
@@ -35,6 +37,7 @@ def one_thread():
 def tiny_model(name: str, **extra):
     fields = {f.name for f in dataclasses.fields(model_class(name).Config)}
     config = {key: value for key, value in TINY.items() if key in fields}
+    config.update(TINY_PER_FAMILY.get(name, {}))
     config.update(extra)
     return create_model(name, **config)
 
@@ -141,7 +144,7 @@ def test_backward_reaches_every_parameter(name):
     assert not missing, f"no gradient for {missing}"
     bad = [n for n, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p.grad).all()]
     assert not bad, f"non-finite gradient for {bad}"
-    assert any(p.grad.abs().sum() > 0 for p in model.parameters())
+    assert any(p.grad.abs().sum() > 0 for p in model.parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -33,6 +33,7 @@ __all__ = [
     "lab_to_rgb_torch",
     "gray_to_lightness",
     "lightness_to_gray",
+    "lightness_to_gray_torch",
     "cielab_lightness",
     "rec601_luma",
     "seed_luma",
@@ -337,6 +338,11 @@ def gray_to_lightness(gray: np.ndarray) -> np.ndarray:
         raise TypeError(f"gray_to_lightness: expected uint8, uint16 or float, got {g.dtype}")
     y = _srgb_to_linear(torch.from_numpy(np.ascontiguousarray(g, dtype=np.float32)))
     return (116 * _lab_f(y) - 16).numpy()
+
+
+def lightness_to_gray_torch(l: torch.Tensor) -> torch.Tensor:
+    """CIELAB L in [0, 100] -> gray sRGB value in [0, 1] (differentiable; any shape)."""
+    return _linear_to_srgb(_lab_f_inv((l + 16) / 116)).clamp(0, 1)
 
 
 def lightness_to_gray(l: np.ndarray) -> np.ndarray:

