@@ -340,3 +340,72 @@ def test_target_scores_agree_with_the_full_scoring():
     gray = scorer.gray()
     assert gray == pytest.approx(target_scores([gray_baseline(t) for t in truths], truths, infos), abs=1e-12)
     assert gray["chroma_ratio"] < 0.01 and gray["delta_cf"] > 10  # random truths are colourful
+
+
+# ---------------------------------------------------------------------------------------------
+# held-out check with checkpoints exactly as `tinct train` writes them
+# ---------------------------------------------------------------------------------------------
+
+
+def _training_source(kind: str, root: Path) -> tuple[str, Path, Path]:
+    """(``--data`` source, the folder it names, a folder of colour photos inside it) for ``kind``."""
+    from test_numpy_models import write_cifar
+
+    folder = root / kind
+    if kind in ("folder", "coco"):
+        for i in range(6):
+            _save(folder / ("sub" if i % 2 else "") / f"p{i}.png", _colour_image(i))
+        inside = folder / "sub"
+    elif kind == "caltech101":
+        for i in range(6):
+            _save(folder / ("cat" if i % 2 else "dog") / f"image_{i:04d}.png", _colour_image(i))
+        inside = folder / "dog"
+    elif kind == "cifar100":
+        write_cifar(folder, train=8, test=2)
+        inside = folder / "previews"
+    else:  # lab-arrays: seed 002's OpenCV 8-bit Lab arrays
+        rng = np.random.default_rng(0)
+        (folder / "l").mkdir(parents=True)
+        (folder / "ab").mkdir()
+        np.save(folder / "l" / "gray_scale.npy", rng.integers(0, 256, (6, 24, 24), dtype=np.uint8))
+        np.save(folder / "ab" / "ab1.npy", rng.integers(100, 156, (6, 24, 24, 2), dtype=np.uint8))
+        inside = folder / "previews"
+    if inside.name == "previews":  # photos inside a source that holds none, so evaluate has images
+        _save(inside / "x.png", _colour_image(7))
+    source = str(folder) if kind == "folder" else f"{kind}:{folder}"
+    return source, folder, inside
+
+
+@pytest.mark.parametrize("kind", ["folder", "coco", "caltech101", "cifar100", "lab-arrays"])
+def test_evaluate_refuses_the_training_data_of_a_trained_checkpoint(kind, tmp_path, capsys):
+    from tinct.cli import main
+    from tinct.evaluate import training_folders
+    from tinct.models import load
+
+    source, folder, inside = _training_source(kind, tmp_path / "data")
+    run = tmp_path / "run"
+    tiny = ["model.hidden=[2]", "data.size=16", "data.random_crop=false", "data.val_fraction=0.2",
+            "train.epochs=1", "train.batch_size=64", "train.samples=0", "train.tensorboard=false", "train.threads=1"]
+    argv = ["train", "--model", "window-mlp", "--data", source, "--out", str(run), "--no-progress"]
+    assert main([*argv, *[a for s in tiny for a in ("--set", s)]]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    checkpoint = run / "last.safetensors"
+    recorded = load(checkpoint).checkpoint_info["extra"]["data_config"]["sources"]
+    assert recorded == [f"{kind}:{folder}"]  # how the trainer records a source
+    assert training_folders(load(checkpoint)) == [folder.resolve()]
+
+    (tmp_path / "link").symlink_to(folder, target_is_directory=True)
+    for data in (folder, inside, tmp_path / "link" / inside.relative_to(folder)):
+        argv = ["evaluate", "--model", str(checkpoint), "--data", str(data), "--out", str(tmp_path / "r"),
+                "--no-progress"]
+        assert cli(evaluate_cli, argv) == 1, data
+        err = capsys.readouterr().err
+        assert f"was trained on {folder.resolve()}" in err and "--allow-train-data" in err
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+    elsewhere = _save(tmp_path / "held_out" / "x.png", _colour_image(8)).parent
+    argv = ["evaluate", "--model", str(checkpoint), "--data", str(elsewhere), "--out", str(tmp_path / "r"),
+            "--no-progress"]
+    assert cli(evaluate_cli, argv) == 0
+    notes = json.loads((tmp_path / "r" / "summary.json").read_text())["notes"]
+    assert "outside the 1 training folder" in notes[0]

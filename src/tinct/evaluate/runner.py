@@ -127,13 +127,26 @@ def _paths_in(value) -> list[str]:
     return []
 
 
+def _source_folder(text: str) -> Path:
+    """The real path of one recorded source: ``folder:PATH``, ``caltech101:PATH:crops=2``,
+    ``cifar100:PATH:52``, ... (as ``tinct train`` records them) or a bare path."""
+    from tinct.data.config import parse_source
+
+    try:
+        path = parse_source(text).path
+    except ValueError:  # not a source string this tinct can parse: take it as a path
+        path = Path(text)
+    return path.expanduser().resolve()
+
+
 def training_folders(model) -> list[Path] | None:
-    """Training folders recorded in a loaded checkpoint (``extra.data_config.sources``), or None."""
+    """Real paths of the training folders recorded in a loaded checkpoint
+    (``extra.data_config.sources``), or None when it records none."""
     info = getattr(model, "checkpoint_info", None) or {}
     data_config = (info.get("extra") or {}).get("data_config") or {}
     if "sources" not in data_config:
         return None
-    return [Path(p).expanduser().resolve() for p in _paths_in(data_config["sources"])]
+    return [_source_folder(text) for text in _paths_in(data_config["sources"])]
 
 
 def check_held_out(data: Path, model, name: str, allow_train_data: bool) -> str:
