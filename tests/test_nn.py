@@ -442,6 +442,71 @@ def test_fit_with_lr_rounds_on_a_real_network():
     assert any(math.isclose(network.optimizer.learning_rate, lr) for lr in (0.02, 0.002, 0.0002))
 
 
+@pytest.mark.parametrize("stop_after", [2, 3, 7])
+def test_fit_with_lr_rounds_resumed_from_its_state_ends_as_an_uninterrupted_run(stop_after):
+    from tinct.nn import RoundsState
+
+    rng = np.random.default_rng(0)
+    x_train, x_val = rng.uniform(size=(64, 2)), rng.uniform(size=(32, 2))
+    target = lambda x: 0.3 + 0.4 * x[:, :1] * x[:, 1:]  # noqa: E731
+
+    def batches(epoch):
+        order = np.random.default_rng(epoch).permutation(64)
+        for start in range(0, 64, 16):
+            yield x_train[order[start : start + 16]], target(x_train[order[start : start + 16]])
+
+    val = lambda net: net.loss(x_val, target(x_val), include_l2=False)  # noqa: E731
+    settings = dict(learning_rate=0.5, rounds=3, patience=1, max_epochs=12, early_stopping=4)
+    reference = Network([2, 6, 1], output_activation="sigmoid", seed=0)
+    whole = fit_with_lr_rounds(reference, batches, val, **settings)
+    assert len({r.round_index for r in whole.epochs}) > 1  # the rounds do change
+
+    class _Stop(Exception):
+        pass
+
+    saved = {}
+
+    def save_and_stop(record):  # what the trainer writes after an epoch, then a kill
+        saved.update(weights=first.state_dict(), optimizer=first.optimizer.state_dict(), rounds=state.to_dict())
+        if record.epoch == stop_after:
+            raise _Stop
+
+    first, state = Network([2, 6, 1], output_activation="sigmoid", seed=0), RoundsState()
+    with pytest.raises(_Stop):
+        fit_with_lr_rounds(first, batches, val, progress=save_and_stop, state=state, **settings)
+    resumed = Network([2, 6, 1], output_activation="sigmoid", seed=1)  # other weights, reloaded below
+    resumed.load_state_dict(saved["weights"])
+    resumed.optimizer.load_state_dict(saved["optimizer"])
+    rest = fit_with_lr_rounds(resumed, batches, val, state=RoundsState.from_dict(saved["rounds"]), **settings)
+    assert [r.epoch for r in rest.epochs] == [r.epoch for r in whole.epochs[stop_after:]]
+    assert rest.stopped_because == whole.stopped_because and rest.best_epoch == whole.best_epoch
+    for name, value in reference.state_dict().items():
+        assert np.array_equal(resumed.state_dict()[name], value), name
+
+
+def test_adam_state_round_trip_continues_the_same_steps():
+    rng = np.random.default_rng(1)
+    gradients = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(6)]
+    whole, first = Adam(learning_rate=0.1), Adam(learning_rate=0.1)
+    params_whole = [np.zeros((3, 2)), np.zeros(2)]
+    params_split = [np.zeros((3, 2)), np.zeros(2)]
+    for g in gradients:
+        whole.step(params_whole, g)
+    for g in gradients[:3]:
+        first.step(params_split, g)
+    second = Adam(learning_rate=0.5)
+    second.load_state_dict(first.state_dict())
+    first.reset()  # the saved state is a copy
+    for g in gradients[3:]:
+        second.step(params_split, g)
+    assert second.step_count == 6 and second.learning_rate == 0.1
+    for a, b in zip(params_whole, params_split):
+        assert np.array_equal(a, b)
+    sgd = SGD(learning_rate=0.3)
+    sgd.load_state_dict(SGD(learning_rate=0.01).state_dict())
+    assert sgd.learning_rate == 0.01
+
+
 def test_fit_with_lr_rounds_validation():
     model = _ScriptedModel([1.0])
     with pytest.raises(ValueError, match="patience must be >= 1, got 0"):

@@ -324,6 +324,64 @@ def test_ctrl_c_saves_at_the_step_boundary_and_resumes_exactly(tmp_path, toy_mod
         assert torch.equal(resumed.model.state_dict()[name], value), name
 
 
+class _Killed(BaseException):
+    """Stands for a kill -9 just after a state.pt was written: nothing in tinct catches it."""
+
+
+def _die_after_saving(monkeypatch, epoch: int) -> None:
+    from tinct.train import trainer
+
+    save_state = trainer.save_state
+
+    def save_then_die(path, state):
+        save_state(path, state)
+        if state["epoch"] == epoch:
+            raise _Killed
+
+    monkeypatch.setattr(trainer, "save_state", save_then_die)
+
+
+NUMPY_FC = ["model.hidden=[8]", "model.input_size=8", "train.batch_size=4"]
+
+
+@pytest.mark.parametrize(
+    "model, settings, killed_after",
+    [
+        # the rounds of lr, lr/10, lr/100: epoch 2 ends round 1 (a new round starts on resume), and
+        # the kill after epoch 3 falls inside round 2 (Adam's moments carry on)
+        ("window-mlp", ["model.hidden=[4]", "train.batch_size=256", "train.lr=0.05"], 2),
+        ("window-mlp", ["model.hidden=[4]", "train.batch_size=256", "train.lr=0.05"], 3),
+        ("fc-image", [*NUMPY_FC, "train.lr=0.5"], 3),
+        ("fc-image", [*NUMPY_FC, "train.lr=0.05", "train.schedule=cosine", "train.reset_optimizer_each_round=false"], 3),
+    ],
+)
+def test_numpy_resume_after_kill_matches_an_uninterrupted_run(model, settings, killed_after, tmp_path, monkeypatch):
+    from tinct.cli import main
+
+    photos = make_photos(tmp_path / "photos", count=12)
+    rounds = ["train.schedule=plateau-rounds", "train.patience=1", "train.rounds=3"]
+    sets = QUIET + rounds + ["data.size=16", "data.val_fraction=0.25", "train.epochs=6"] + settings
+    argv = ["train", "--model", model, "--data", str(photos), "--no-progress", *[a for s in sets for a in ("--set", s)]]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert main([*argv, "--out", str(reference)]) == 0
+    assert {row["round"] for row in read_metrics(reference)} != {"1"} or "cosine" in str(settings)
+
+    with monkeypatch.context() as patch:
+        _die_after_saving(patch, killed_after)
+        with pytest.raises(_Killed):
+            main([*argv, "--out", str(killed)])
+    assert len(read_metrics(killed)) == killed_after
+    assert main([*argv, "--out", str(killed), "--resume"]) == 0
+
+    for name in ("last.safetensors", "best.safetensors"):
+        a, b = _load_weights(reference / name), _load_weights(killed / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(killed)) == strip(read_metrics(reference))
+
+
 def test_resume_of_a_finished_run_does_nothing_and_epochs_can_be_extended(tmp_path, toy_models):
     overrides = ["train.batch_size=4", "train.epochs=1", "train.threads=1", "train.tensorboard=false"]
     run = _in_memory_run(overrides)
@@ -683,3 +741,161 @@ def test_tinctnet_learns_the_photo_classes_beside_the_colour(tmp_path):
     plain = resolve_run_config(model="tinctnet", sources=source, overrides=overrides)
     train(plain, tmp_path / "plain", progress=False)
     assert "train_class_loss" not in read_metrics(tmp_path / "plain")[0]
+
+
+# ---------------------------------------------------------------------------------------
+# every family trains as it comes; settings are checked before the run folder is touched
+
+
+@pytest.fixture
+def real_photos(tmp_path) -> Path:
+    """Ten real photos (192 x 192 landscapes from ../shared/data) or, without them, generated ones."""
+    from conftest import SHARED_DATA
+
+    folder = tmp_path / "photos"
+    landscapes = sorted((SHARED_DATA / "landscapes").glob("*.jpg"))[:10]
+    if len(landscapes) < 10:
+        return make_sky_grass_photos(folder, 10, seed=3)
+    folder.mkdir()
+    for photo in landscapes:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    return folder
+
+
+# Settings that make one epoch of any family quick; model sizes shrink only where a family
+# has a knob for it. Families not listed train with their own model defaults.
+SMALL_RUN = ["train.max_steps_per_epoch=2", "train.batch_size=2", "train.max_val_images=2", "train.samples=1",
+             "train.statistics_pixels=5000", "train.tensorboard=false", "train.threads=1"]  # fmt: skip
+SMALL_MODELS = {
+    "tinctnet": ["model.width=4"],
+    "tinctnet2": ["model.width=4"],
+    "unet": ["model.width=2"],  # depth 8 and input_size 256 as they come
+    "pix2pix": ["model.width=2", "model.disc_width=2"],
+    "zhang16": ["model.width_multiplier=0.05"],
+    "palette-mlp": ["model.hidden=[8, 8, 8]"],
+    "fc-image": ["model.hidden=[8]"],
+}
+
+
+@pytest.mark.parametrize("family", __import__("tinct.models", fromlist=["list_models"]).list_models())
+def test_every_registered_family_trains_one_epoch_with_its_defaults(family, real_photos, tmp_path, capsys):
+    from tinct.cli import main
+    from tinct.models import load
+
+    out = tmp_path / "run"
+    sets = SMALL_RUN + SMALL_MODELS.get(family, [])
+    argv = ["train", "--model", family, "--data", str(real_photos), "--out", str(out), "--epochs", "1", "--no-progress"]
+    assert main([*argv, *[a for s in sets for a in ("--set", s)]]) == 0, capsys.readouterr().err[-3000:]
+    assert len(read_metrics(out)) == 1
+    assert load(out / "last.safetensors").name == family
+
+
+def test_every_family_default_config_passes_the_checks_before_training(tmp_path):
+    from tinct.models import list_models, model_class
+
+    photos = make_photos(tmp_path / "photos", count=2)
+    for family in list_models():
+        run = resolve_run_config(model=family, sources=[str(photos)])
+        size = run.data["size"]
+        assert size == 128 or size == run.model_config["input_size"], family
+    # unet's 8 levels cannot take the default 128 px crops: it trains at its own 256.
+    assert resolve_run_config(model="unet", sources=[str(photos)]).data["size"] == 256
+    assert model_class("unet").Config().input_size == 256
+
+
+def test_settings_that_do_not_fit_together_stop_before_anything_is_written(tmp_path, capsys):
+    from tinct.cli import main
+
+    photos = make_photos(tmp_path / "photos", count=8)
+    out = tmp_path / "run"
+    cases = [
+        (["--model", "unet", "--set", "data.size=128"], "data.size=128: model 'unet' cannot train on 128 x 128"),
+        (["--model", "zhang16", "--set", "data.size=100"], "data.size=100: model 'zhang16'"),
+        (["--model", "unet", "--set", "model.input_size=100"], "model 'unet': unet input_size must be divisible"),
+        (["--model", "window-mlp", "--set", "train.weight_decay=0.1"], "train.weight_decay=0.1"),
+        (["--model", "fc-image", "--set", "train.grad_clip=1"], "train.grad_clip=1"),
+    ]
+    for args, message in cases:
+        assert main(["train", *args, "--data", str(photos), "--out", str(out)]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists(), args
+    # A run that --overwrite would replace stays as it was when the new one cannot start.
+    quick = ["--set", "model.hidden=[2]", "--set", "data.size=16", "--set", "train.tensorboard=false", "--no-progress"]
+    assert main(["train", "--model", "window-mlp", "--data", str(photos), "--out", str(out), "--epochs", "1", *quick]) == 0
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["train", "--model", "unet", "--set", "data.size=100", "--data", str(photos), "--out", str(out),
+                 "--overwrite"]) == 2  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_init_refuses_a_checkpoint_of_another_family(tmp_path, capsys):
+    from tinct.cli import main
+    from tinct.models import create_model, save_checkpoint
+
+    unet = save_checkpoint(tmp_path / "unet.safetensors", create_model("unet", width=2, depth=5, input_size=32))
+    photos = make_photos(tmp_path / "photos", count=4)
+    out = tmp_path / "run"
+    for asks in (["--model", "tinctnet"], ["--preset", "tinctnet"], ["--set", "model=zhang16"]):
+        argv = ["train", "--init", str(unet), *asks, "--data", str(photos), "--out", str(out)]
+        assert main(argv) == 2, asks
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"--init {unet} holds a 'unet' model, not " in err, err
+        assert not out.exists()
+    with pytest.raises(ConfigError, match="holds a 'unet' model, not 'tinctnet'"):
+        resolve_run_config(model="tinctnet", sources=[str(photos)], init=unet)
+
+
+def _damaged_checkpoints(folder: Path) -> dict[str, Path]:
+    """Checkpoints whose tinct description is damaged in the ways issue 15 lists."""
+    from safetensors.torch import save_file
+
+    from tinct.models import create_model
+
+    folder.mkdir()
+    tensors = {k: v.contiguous() for k, v in create_model("tinctnet", width=24, input_size=32).state_dict().items()}
+    good = {"format_version": 1, "model": "tinctnet", "config": {"width": 24, "input_size": 32}, "metrics": {}, "extra": {}}
+    descriptions = {
+        "settings_do_not_fit": {**good, "config": {"width": 8, "input_size": 32}},
+        "description_is_a_list": [good],
+        "no_model_key": {k: v for k, v in good.items() if k != "model"},
+        "wrong_type": {**good, "config": {"width": "wide", "input_size": 32}},
+    }
+    files = {}
+    for name, description in descriptions.items():
+        files[name] = folder / f"{name}.safetensors"
+        save_file(tensors, str(files[name]), metadata={"tinct": json.dumps(description)})
+    files["not_safetensors"] = folder / "not_safetensors.safetensors"
+    files["not_safetensors"].write_bytes(b"\x00" * 40)
+    return files
+
+
+def test_init_with_a_damaged_checkpoint_says_so_in_one_line_naming_it(tmp_path, capsys):
+    from tinct.cli import main
+
+    photos = make_photos(tmp_path / "photos", count=6)
+    out = tmp_path / "run"
+    for name, checkpoint in _damaged_checkpoints(tmp_path / "damaged").items():
+        argv = ["train", "--init", str(checkpoint), "--data", str(photos), "--out", str(out), "--no-progress",
+                "--set", "data.size=32", "--set", "train.batch_size=2", "--epochs", "1"]  # fmt: skip
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(checkpoint) in err and "Traceback" not in err, (name, err)
+        assert not out.exists(), name
+
+
+def test_resume_removes_the_leftovers_of_writes_cut_short(tmp_path, toy_models):
+    run = _in_memory_run(["train.batch_size=4", "train.epochs=1", "train.threads=1", "train.tensorboard=false"])
+    data = (PairDataset(8), PairDataset(4, seed=1))
+    train(run, tmp_path / "run", datasets=data, progress=False)
+    # What a kill -9 in the middle of tinct.io.atomic_file leaves behind.
+    leftovers = [tmp_path / "run" / ".state.pt.k1x2.part", tmp_path / "run" / ".last.safetensors.a9.part",
+                 tmp_path / "run" / "samples" / ".epoch_001.png.zz.part"]  # fmt: skip
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
+    mine = tmp_path / "run" / "notes.part"  # not a temporary of tinct's: kept
+    mine.write_text("mine")
+    longer = dataclasses.replace(run, train=dataclasses.replace(run.train, epochs=2))
+    train(longer, tmp_path / "run", datasets=data, resume=True, progress=False)
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert mine.read_text() == "mine"

@@ -6,7 +6,9 @@ outputs become ab (``predict_ab``). Everything else is here:
 
 * ``state_dict`` / ``load_state_dict`` / ``num_parameters`` (the network's arrays, keyed
   ``layers.{i}.weight`` (fan_in, fan_out) and ``layers.{i}.bias``);
-* ``fit(train_data, val_data, train_config, callback)``, which the trainer delegates to.
+* ``fit(train_data, val_data, train_config, callback)``, which the trainer delegates to;
+  ``fit_state()`` (in the callback) and ``fit(..., resume=state)`` continue an interrupted
+  run exactly where it stopped (the trainer's ``--resume``).
 
 How ``fit`` reads the trainer's :class:`~tinct.train.config.TrainConfig`:
 
@@ -51,7 +53,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from tinct.nn import SGD, Adam, EpochRecord, Network, fit_with_lr_rounds
+from tinct.nn import SGD, Adam, EpochRecord, Network, RoundsState, fit_with_lr_rounds
 
 __all__ = ["NumpyColorModel", "HIDDEN_ACTIVATIONS", "check_mlp_config", "dataset_arrays", "initialisation_seed"]
 
@@ -126,9 +128,11 @@ class _KeepMoments:
     def reset(self) -> None:
         return None
 
+    def state_dict(self) -> dict:
+        return self._optimizer.state_dict()
 
-class _EarlyStop(Exception):
-    """Raised from the per-epoch hook to end training (``early_stopping``)."""
+    def load_state_dict(self, state: dict) -> None:
+        self._optimizer.load_state_dict(state)
 
 
 def _check_train_config(c) -> None:
@@ -209,6 +213,11 @@ class NumpyColorModel:
         raise NotImplementedError
 
     # -- training --------------------------------------------------------------------------
+    @staticmethod
+    def check_train_config(train_config) -> None:
+        """ValueError naming a train setting that NumPy models cannot honour (module docstring)."""
+        _check_train_config(train_config)
+
     def data_loss(self, x: np.ndarray, y: np.ndarray) -> float:
         """The network's data loss (no weight penalty) on ``(x, y)``, computed in chunks.
 
@@ -220,75 +229,76 @@ class NumpyColorModel:
             total += float(np.sum(difference.astype(np.float64) ** 2))
         return total / (2.0 * len(x))
 
-    def fit(self, train_data, val_data, train_config, callback: Callable[[int, dict[str, float]], None] | None = None) -> dict:
+    def fit(
+        self,
+        train_data,
+        val_data,
+        train_config,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ) -> dict:
         """Train on ``train_data``, choosing weights by the loss on ``val_data``.
 
         Args:
             train_data, val_data: indexable datasets of ``{"l": (1, S, S), "ab": (2, S, S)}``
                 in Lab units (``val_data`` may be empty: the training loss then decides).
             train_config: a :class:`tinct.train.config.TrainConfig` (see the module docstring).
-            callback: ``callback(epoch, metrics)`` after every epoch, ``epoch`` 1-based and
-                ``metrics`` with ``train_loss``, ``val_loss`` (when there is validation data),
-                ``val_rgb_mse`` (plain mean of squared RGB errors in [0, 1] units), ``lr``,
-                ``round`` and ``seconds``.
+            callback: ``callback(epoch, metrics)`` after every epoch, ``epoch`` 1-based over
+                the whole run and ``metrics`` with ``train_loss``, ``val_loss`` (when there is
+                validation data), ``val_rgb_mse`` (plain mean of squared RGB errors in [0, 1]
+                units), ``lr``, ``round`` and ``seconds``.
+            resume: what :meth:`fit_state` returned in the callback of an earlier call with the
+                same data and ``train_config``, this model holding that moment's weights: the
+                run goes on from that epoch and ends exactly as an uninterrupted call would.
 
         Returns:
             ``{"epochs": ..., "best_epoch": ..., "best_val_loss": ..., "initial_val_loss": ...,
-            "stopped": ...}``; the model holds the best weights.
+            "stopped": ...}`` (epochs over the whole run); the model holds the best weights.
         """
         c = train_config
-        _check_train_config(c)
+        self.check_train_config(c)
         with _thread_limit(c.threads):
-            return self._fit(train_data, val_data, c, callback)
+            return self._fit(_FitData(self, train_data, val_data, c), c, callback, resume)
 
-    def _fit(self, train_data, val_data, c, callback) -> dict:
+    def fit_state(self) -> dict[str, Any]:
+        """Inside :meth:`fit`'s callback: the schedule's and optimiser's state to resume from.
+
+        ``{"rounds": RoundsState.to_dict(), "optimizer": optimizer.state_dict()}``: numbers
+        and NumPy arrays (the best weights so far, Adam's moments)."""
+        return {"rounds": self._rounds.to_dict(), "optimizer": self.network.optimizer.state_dict()}
+
+    def _fit(self, data: "_FitData", c, callback, resume) -> dict:
         network = self.network
         network.optimizer = _make_optimizer(c)
-        val_l, val_ab = dataset_arrays(val_data, c.max_val_images or None)
-        has_validation = len(val_l) > 0
-        x_val, y_val = self.examples(val_l, val_ab) if has_validation else (None, None)
+        self._rounds = RoundsState.from_dict(resume["rounds"]) if resume else RoundsState()
+        if resume:
+            network.optimizer.load_state_dict(resume["optimizer"])
+        plateau = c.schedule == "plateau-rounds"
+        result = fit_with_lr_rounds(
+            network,
+            data.batches,
+            data.val_loss,
+            learning_rate=c.lr,
+            rounds=c.rounds if plateau else 1,
+            patience=c.patience if plateau else c.epochs,
+            lr_divisor=1.0 / c.lr_decay,
+            max_epochs=c.epochs,
+            progress=self._epoch_hook(c, callback, data.validation is not None),
+            early_stopping=c.early_stopping,
+            state=self._rounds,
+        )
+        best = result.best_val_loss
+        return {
+            "epochs": self._rounds.epoch,
+            "best_epoch": result.best_epoch,
+            "best_val_loss": best if math.isfinite(best) else math.nan,
+            "initial_val_loss": result.initial_val_loss,
+            "stopped": result.stopped_because,
+        }
 
-        augmented = _is_augmented(train_data)
-        fixed_examples = None if augmented else self.examples(*dataset_arrays(train_data))
-        if fixed_examples is not None and len(fixed_examples[0]) == 0:
-            raise ValueError("the training split is empty")
-        current: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-        def train_examples(epoch: int) -> tuple[np.ndarray, np.ndarray]:
-            if fixed_examples is not None:
-                return fixed_examples
-            train_data.set_epoch(epoch - 1)  # the trainer's epochs are 0-based
-            current["examples"] = self.examples(*dataset_arrays(train_data))
-            return current["examples"]
-
-        def train_batches(epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            x, y = train_examples(epoch)
-            order = np.random.default_rng([c.seed, epoch]).permutation(len(x))
-            steps = math.ceil(len(x) / c.batch_size)
-            if c.max_steps_per_epoch:
-                steps = min(steps, c.max_steps_per_epoch)
-            for step in range(steps):
-                rows = order[step * c.batch_size : (step + 1) * c.batch_size]
-                # np.take gathers rows about twice as fast as fancy indexing x[rows].
-                yield np.take(x, rows, axis=0), np.take(y, rows, axis=0)
-
-        def val_loss(_model) -> float:
-            if has_validation:
-                return self.data_loss(x_val, y_val)
-            # No validation split: judge by the training examples (last epoch's crops).
-            examples = fixed_examples or current.get("examples") or train_examples(1)
-            return self.data_loss(*examples)
-
-        initial: list[float] = []
-
-        def val_loss_first_noted(model) -> float:
-            value = val_loss(model)
-            if not initial:
-                initial.append(value)  # fit_with_lr_rounds scores the initial weights first
-            return value
-
-        outputs_per_example = network.output_size
-        best: dict[str, Any] = {"state": network.state_dict() if c.early_stopping else None, "since": 0}
+    def _epoch_hook(self, c, callback, has_validation: bool) -> Callable[[EpochRecord], None]:
+        """Reports each epoch to ``callback`` and sets the next epoch's rate (step, cosine)."""
+        outputs_per_example = self.network.output_size
         started = [time.perf_counter()]
 
         def after_epoch(record: EpochRecord) -> None:
@@ -297,53 +307,51 @@ class NumpyColorModel:
                 metrics["val_loss"] = record.val_loss
                 # data loss = sum of squares / (2N) over D outputs -> plain mean = 2 loss / D.
                 metrics["val_rgb_mse"] = 2.0 * record.val_loss / outputs_per_example
-            metrics.update(lr=network.optimizer.learning_rate, round=record.round_index + 1)
-            now = time.perf_counter()
-            metrics["seconds"] = round(now - started[0], 3)
-            if record.improved:
-                # A copy of the weights is only needed to undo the epochs after the best one
-                # when early stopping interrupts fit_with_lr_rounds (which restores them itself).
-                best.update(state=network.state_dict() if c.early_stopping else None, since=0)
-            else:
-                best["since"] += 1
+            metrics.update(lr=self.network.optimizer.learning_rate, round=record.round_index + 1)
+            metrics["seconds"] = round(time.perf_counter() - started[0], 3)
             if c.schedule in ("step", "cosine"):
-                network.optimizer.learning_rate = _epoch_learning_rate(c, record.epoch)
+                self.network.optimizer.learning_rate = _epoch_learning_rate(c, record.epoch)
             if callback is not None:
                 callback(record.epoch, metrics)
             started[0] = time.perf_counter()
-            if c.early_stopping and best["since"] >= c.early_stopping:
-                raise _EarlyStop
 
-        plateau = c.schedule == "plateau-rounds"
-        history: list[EpochRecord] = []
+        return after_epoch
 
-        def progress(record: EpochRecord) -> None:
-            history.append(record)
-            after_epoch(record)
 
-        try:
-            result = fit_with_lr_rounds(
-                network,
-                train_batches,
-                val_loss_first_noted,
-                learning_rate=c.lr,
-                rounds=c.rounds if plateau else 1,
-                patience=c.patience if plateau else c.epochs,
-                lr_divisor=1.0 / c.lr_decay,
-                max_epochs=c.epochs,
-                progress=progress,
-            )
-            stopped = result.stopped_because
-        except _EarlyStop:
-            if best["state"] is not None:
-                network.load_state_dict(best["state"])
-            stopped = f"no better validation loss for {c.early_stopping} epochs"
-        best_epoch = max((r.epoch for r in history if r.improved), default=0)
-        losses = initial[:1] + [r.val_loss for r in history if not math.isnan(r.val_loss)]
-        return {
-            "epochs": len(history),
-            "best_epoch": best_epoch,
-            "best_val_loss": min(losses, default=math.nan),
-            "initial_val_loss": initial[0] if initial else math.nan,
-            "stopped": stopped,
-        }
+class _FitData:
+    """The network examples :meth:`NumpyColorModel.fit` trains and validates on, per epoch."""
+
+    def __init__(self, model: NumpyColorModel, train_data, val_data, c):
+        self.model, self.train_data, self.c = model, train_data, c
+        val_l, val_ab = dataset_arrays(val_data, c.max_val_images or None)
+        self.validation = model.examples(val_l, val_ab) if len(val_l) > 0 else None
+        self.fixed = None if _is_augmented(train_data) else model.examples(*dataset_arrays(train_data))
+        if self.fixed is not None and len(self.fixed[0]) == 0:
+            raise ValueError("the training split is empty")
+        self.current: tuple[np.ndarray, np.ndarray] | None = None  # the latest epoch's augmented examples
+
+    def examples(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.fixed is not None:
+            return self.fixed
+        self.train_data.set_epoch(epoch - 1)  # the trainer's epochs are 0-based
+        self.current = self.model.examples(*dataset_arrays(self.train_data))
+        return self.current
+
+    def batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The epoch's shuffled mini-batches: a function of (seed, epoch), so a resume sees the same."""
+        c = self.c
+        x, y = self.examples(epoch)
+        order = np.random.default_rng([c.seed, epoch]).permutation(len(x))
+        steps = math.ceil(len(x) / c.batch_size)
+        if c.max_steps_per_epoch:
+            steps = min(steps, c.max_steps_per_epoch)
+        for step in range(steps):
+            rows = order[step * c.batch_size : (step + 1) * c.batch_size]
+            # np.take gathers rows about twice as fast as fancy indexing x[rows].
+            yield np.take(x, rows, axis=0), np.take(y, rows, axis=0)
+
+    def val_loss(self, _network) -> float:
+        if self.validation is not None:
+            return self.model.data_loss(*self.validation)
+        # No validation split: judge by the training examples (the latest epoch's crops).
+        return self.model.data_loss(*(self.fixed or self.current or self.examples(1)))

@@ -19,7 +19,7 @@ from tinct.nn.activations import ACTIVATION_NAMES
 from tinct.nn.losses import LOSS_NAMES, mean_squared_error
 from tinct.nn.network import DenseLayer, Network
 from tinct.nn.optimizers import SGD, Adam, Optimizer
-from tinct.nn.schedule import EpochRecord, LrRoundsResult, fit_with_lr_rounds
+from tinct.nn.schedule import EpochRecord, LrRoundsResult, RoundsState, fit_with_lr_rounds
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -31,6 +31,7 @@ __all__ = [
     "LrRoundsResult",
     "Network",
     "Optimizer",
+    "RoundsState",
     "fit_with_lr_rounds",
     "mean_squared_error",
 ]

@@ -12,7 +12,9 @@ Adam follows Kingma & Ba (2014), Algorithm 1, with bias correction::
     p <- p - lr * m_hat / (sqrt(v_hat) + eps)
 
 ``reset()`` forgets the moments and the step counter (seed 000 resets Adam at every
-learning-rate round; see :func:`tinct.nn.schedule.fit_with_lr_rounds`).
+learning-rate round; see :func:`tinct.nn.schedule.fit_with_lr_rounds`). ``state_dict()`` /
+``load_state_dict()`` save and restore the learning rate and that state (copies), so a
+resumed run takes exactly the steps an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class Optimizer(Protocol):
         """Forget any internal state (moments, step count); keep the learning rate."""
         ...
 
+    def state_dict(self) -> dict:
+        """The learning rate and internal state, as copies."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        ...
+
 
 class SGD:
     """Plain stochastic gradient descent: ``p <- p - lr * g`` (no momentum, no state)."""
@@ -72,6 +82,12 @@ class SGD:
 
     def reset(self) -> None:
         return None
+
+    def state_dict(self) -> dict:
+        return {"learning_rate": self.learning_rate}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.learning_rate = _validate_learning_rate(state["learning_rate"])
 
     def __repr__(self) -> str:
         return f"SGD(learning_rate={self.learning_rate})"
@@ -138,6 +154,24 @@ class Adam:
         self.step_count = 0
         self._first_moments = []
         self._second_moments = []
+
+    def state_dict(self) -> dict:
+        """``learning_rate``, ``step_count`` and the moment arrays (copies, in parameter order)."""
+        return {
+            "learning_rate": self.learning_rate,
+            "step_count": self.step_count,
+            "first_moments": [m.copy() for m in self._first_moments],
+            "second_moments": [v.copy() for v in self._second_moments],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        first, second = list(state["first_moments"]), list(state["second_moments"])
+        if len(first) != len(second):
+            raise ValueError(f"Adam state has {len(first)} first and {len(second)} second moment arrays")
+        self.learning_rate = _validate_learning_rate(state["learning_rate"])
+        self.step_count = int(state["step_count"])
+        self._first_moments = [np.array(m, copy=True) for m in first]
+        self._second_moments = [np.array(v, copy=True) for v in second]
 
     def __repr__(self) -> str:
         return (

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
 
 from tinct.nn.optimizers import Optimizer
 
-__all__ = ["EpochRecord", "LrRoundsResult", "TrainableModel", "fit_with_lr_rounds"]
+__all__ = ["EpochRecord", "LrRoundsResult", "RoundsState", "TrainableModel", "fit_with_lr_rounds"]
 
 
 class TrainableModel(Protocol):
@@ -78,12 +78,40 @@ class LrRoundsResult:
     initial_val_loss: float
     best_val_loss: float
     best_epoch: int  # 0 means the initial weights were never beaten
-    stopped_because: str  # "rounds completed" or "max_epochs reached"
-    epochs: list[EpochRecord] = field(default_factory=list)
+    stopped_because: str  # "rounds completed", "max_epochs reached" or "no better validation loss for N epochs"
+    epochs: list[EpochRecord] = field(default_factory=list)  # the epochs of this call
 
     @property
     def epochs_run(self) -> int:
         return len(self.epochs)
+
+
+@dataclass
+class RoundsState:
+    """Where :func:`fit_with_lr_rounds` stands after an epoch; give it back to continue exactly.
+
+    The model's weights and optimiser state are not in it: save them at the same moment
+    (``model.state_dict()``, ``model.optimizer.state_dict()``) and restore them before
+    continuing. ``to_dict()`` holds plain numbers and the best weights' arrays.
+    """
+
+    epoch: int = 0  # epochs done, over all rounds
+    round_index: int = 0  # 0-based round of the latest epoch
+    epochs_without_improvement: int = 0  # in the current round (ends it at ``patience``)
+    epochs_since_best: int = 0  # over all rounds (ends training at ``early_stopping``)
+    initial_val_loss: float = math.nan
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: dict[str, np.ndarray] | None = None  # the weights with the best validation loss
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "RoundsState":
+        state = cls(**{f.name: values[f.name] for f in fields(cls)})
+        state.best_state = {k: np.array(v, copy=True) for k, v in (state.best_state or {}).items()} or None
+        return state
 
 
 def _validate_arguments(
@@ -118,6 +146,38 @@ def _run_epoch(
     return weighted_loss_sum / sample_count
 
 
+def _begin_round(model: TrainableModel, state: RoundsState, rate: float, restart_from_best: bool) -> None:
+    if restart_from_best and state.round_index > 0:
+        model.load_state_dict(state.best_state)
+    model.optimizer.learning_rate = rate
+    model.optimizer.reset()
+
+
+def _stop_reason(state: RoundsState, rounds: int, patience: int, max_epochs: int, early_stopping: int) -> str:
+    """Why training ends before the next epoch, or ""."""
+    if state.epochs_without_improvement >= patience and state.round_index + 1 >= rounds:
+        return "rounds completed"
+    if state.epoch >= max_epochs:
+        return "max_epochs reached"
+    if early_stopping and state.epochs_since_best >= early_stopping:
+        return f"no better validation loss for {early_stopping} epochs"
+    return ""
+
+
+def _train_epoch(model, train_batches_fn, val_loss_fn, state: RoundsState, rate: float, min_improvement: float):
+    state.epoch += 1
+    train_loss = _run_epoch(model, train_batches_fn(state.epoch), state.epoch)
+    val_loss = float(val_loss_fn(model))
+    improved = val_loss < state.best_val_loss - min_improvement
+    if improved:
+        state.best_val_loss, state.best_state, state.best_epoch = val_loss, model.state_dict(), state.epoch
+        state.epochs_without_improvement = state.epochs_since_best = 0
+    else:
+        state.epochs_without_improvement += 1
+        state.epochs_since_best += 1
+    return EpochRecord(state.epoch, state.round_index, rate, train_loss, val_loss, improved)
+
+
 def fit_with_lr_rounds(
     model: TrainableModel,
     train_batches_fn: Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]],
@@ -130,6 +190,8 @@ def fit_with_lr_rounds(
     min_improvement: float = 0.0,
     restart_from_best: bool = True,
     progress: Callable[[EpochRecord], None] | None = None,
+    early_stopping: int = 0,
+    state: RoundsState | None = None,
 ) -> LrRoundsResult:
     """Train with early stopping, dividing the learning rate after each plateau.
 
@@ -153,54 +215,38 @@ def fit_with_lr_rounds(
         restart_from_best: if True, each new round starts from the best weights so far
             rather than from the weights at the end of the plateau.
         progress: called with an :class:`EpochRecord` after every epoch.
+        early_stopping: stop after this many epochs without improvement, over rounds (0: off).
+        state: a :class:`RoundsState` that is kept up to date after every epoch (so
+            ``progress`` may save it). To continue an interrupted run, pass the state saved
+            after its last epoch, with the model's weights and optimiser restored to that
+            moment: the run then ends exactly as an uninterrupted one.
 
     Returns:
         The history; ``model`` holds the best weights when the function returns.
     """
     _validate_arguments(learning_rate, rounds, patience, lr_divisor, max_epochs, min_improvement)
-    initial_val_loss = float(val_loss_fn(model))
-    best_val_loss = initial_val_loss if not math.isnan(initial_val_loss) else math.inf
-    best_state = model.state_dict()
-    best_epoch = 0
+    state = state if state is not None else RoundsState()
+    if state.epoch == 0:  # a fresh start; otherwise the caller restored the model and optimiser
+        state.initial_val_loss = float(val_loss_fn(model))
+        state.best_val_loss = state.initial_val_loss if not math.isnan(state.initial_val_loss) else math.inf
+        state.best_state = model.state_dict()
+        _begin_round(model, state, learning_rate, restart_from_best)
     history: list[EpochRecord] = []
-    epoch = 0
-    stopped_because = "rounds completed"
+    while not (stopped_because := _stop_reason(state, rounds, patience, max_epochs, early_stopping)):
+        if state.epochs_without_improvement >= patience:
+            state.round_index += 1
+            state.epochs_without_improvement = 0
+            _begin_round(model, state, learning_rate / lr_divisor**state.round_index, restart_from_best)
+        rate = learning_rate / lr_divisor**state.round_index
+        history.append(_train_epoch(model, train_batches_fn, val_loss_fn, state, rate, min_improvement))
+        if progress is not None:
+            progress(history[-1])
 
-    for round_index in range(rounds):
-        if epoch >= max_epochs:
-            stopped_because = "max_epochs reached"
-            break
-        round_learning_rate = learning_rate / lr_divisor**round_index
-        if restart_from_best and round_index > 0:
-            model.load_state_dict(best_state)
-        model.optimizer.learning_rate = round_learning_rate
-        model.optimizer.reset()
-        epochs_without_improvement = 0
-        while epochs_without_improvement < patience:
-            if epoch >= max_epochs:
-                stopped_because = "max_epochs reached"
-                break
-            epoch += 1
-            train_loss = _run_epoch(model, train_batches_fn(epoch), epoch)
-            val_loss = float(val_loss_fn(model))
-            improved = val_loss < best_val_loss - min_improvement
-            if improved:
-                best_val_loss = val_loss
-                best_state = model.state_dict()
-                best_epoch = epoch
-                epochs_without_improvement = 0
-            else:
-                epochs_without_improvement += 1
-            record = EpochRecord(epoch, round_index, round_learning_rate, train_loss, val_loss, improved)
-            history.append(record)
-            if progress is not None:
-                progress(record)
-
-    model.load_state_dict(best_state)
+    model.load_state_dict(state.best_state)
     return LrRoundsResult(
-        initial_val_loss=initial_val_loss,
-        best_val_loss=best_val_loss,
-        best_epoch=best_epoch,
+        initial_val_loss=state.initial_val_loss,
+        best_val_loss=state.best_val_loss,
+        best_epoch=state.best_epoch,
         stopped_because=stopped_because,
         epochs=history,
     )

@@ -331,20 +331,112 @@ def _resolve_data(values: dict[str, Any]) -> dict[str, Any]:
     return config.to_dict()
 
 
-def _layer_initial_weights(raw: dict[str, Any], name_or_path: str | os.PathLike) -> dict[str, Any]:
-    from tinct.models import read_checkpoint_info, resolve_model_path
+def checkpoint_problem(name_or_path: str | os.PathLike, exc: Exception) -> str:
+    """``"NAME: what is wrong"`` in one line, for a checkpoint that cannot be read or loaded."""
+    if type(exc) is KeyError:  # not UnknownModelError, whose message is already a sentence
+        detail = f"damaged checkpoint: its tinct description has no {exc.args[0]!r} entry"
+    elif isinstance(exc, (TypeError, AttributeError)):
+        detail = f"damaged checkpoint: its tinct description is malformed ({exc})"
+    elif isinstance(exc, RuntimeError):  # torch's load_state_dict: a header line, then one per tensor
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        first = next((line for line in lines if "mismatch" in line), lines[0])
+        detail = f"damaged checkpoint: its tensors do not fit the settings in its header ({first})"
+    else:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        detail = detail.removeprefix(f"{name_or_path}: ")
+    return f"{name_or_path}: {detail}"
+
+
+def _read_initial_weights(name_or_path: str | os.PathLike) -> tuple[Path, str, dict[str, Any]]:
+    """(checkpoint file, model family, its checked settings) of a ``--init`` checkpoint."""
+    from tinct.models import build_config, read_checkpoint_info, resolve_model_path
 
     try:
         path = resolve_model_path(name_or_path)
         info = read_checkpoint_info(path)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        raise ConfigError(f"--init {name_or_path}: {exc}") from None
+        family, settings = info["model"], dict(info["config"])
+        config = build_config(family, settings)
+        _check_types(config, "model")
+    except ConfigError as exc:
+        raise ConfigError(f"--init {name_or_path}: damaged checkpoint: {exc}") from None
+    except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:
+        raise ConfigError(f"--init {checkpoint_problem(name_or_path, exc)}") from None
+    return path, family, settings
+
+
+def _layer_initial_weights(raw: dict[str, Any], name_or_path: str | os.PathLike) -> dict[str, Any]:
+    path, family, settings = _read_initial_weights(name_or_path)
+    _check_init_family(raw.get("model"), family, name_or_path)
     # A shipped name stays a name; a file or run folder becomes the checkpoint file it names.
     source = str(path) if Path(name_or_path).exists() else str(name_or_path)
     raw = copy.deepcopy(raw)
-    raw["model"], raw["model_config"] = info["model"], dict(info["config"])
+    raw["model"], raw["model_config"] = family, settings
     raw.setdefault("train", {})["init_from"] = source
     return raw
+
+
+def _check_init_family(wanted: Any, family: str, name_or_path: str | os.PathLike) -> None:
+    if wanted not in (None, family):
+        raise ConfigError(
+            f"--init {name_or_path} holds a {family!r} model, not {wanted!r}: the family and its settings "
+            f"come from the checkpoint, so leave out --model and --set model=, and use a {family} preset or none"
+        )
+
+
+def _model_for_checks(name: str, model_config: dict[str, Any]):
+    """The model a run would build, for the checks below (the global random state is left alone)."""
+    import torch
+
+    from tinct.models import create_model
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            model = create_model(name, **model_config)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from None
+    return model.eval() if isinstance(model, torch.nn.Module) else model
+
+
+def _size_problem(model, size: int) -> str | None:
+    """Why ``model`` cannot colorize ``size x size`` training crops (one forward pass), or None."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            model.predict_ab(torch.full((1, 1, size, size), 50.0))
+    except (ValueError, RuntimeError) as exc:
+        return (str(exc).splitlines() or [type(exc).__name__])[0]
+    return None
+
+
+def _fit_training_size(name: str, model_config: dict[str, Any], data: dict[str, Any], given: bool) -> dict[str, Any]:
+    """``data`` with a ``size`` the model trains at, checked before anything is written.
+
+    A ``data.size`` that was not given falls back to the model's ``input_size`` when the
+    model cannot take the default (unet's 8 levels need multiples of 256)."""
+    from tinct.data import DataConfig
+
+    model = _model_for_checks(name, model_config)
+    size = data["size"]
+    problem = _size_problem(model, size)
+    fallback = model_config.get("input_size")
+    if problem and not given and isinstance(fallback, int) and not _size_problem(model, fallback):
+        return DataConfig.from_dict({**data, "size": fallback}).to_dict()
+    if problem:
+        raise ConfigError(f"data.size={size}: model {name!r} cannot train on {size} x {size} crops ({problem})")
+    return data
+
+
+def _check_train_for_model(name: str, train: TrainConfig) -> None:
+    """Train settings a model family refuses (NumPy models: ``weight_decay``, ``grad_clip``, ...)."""
+    from tinct.models import model_class
+
+    check = getattr(model_class(name), "check_train_config", None)
+    if check is not None:
+        try:
+            check(train)
+        except ValueError as exc:
+            raise ConfigError(f"model {name!r}: {exc}") from None
 
 
 def resolve_run_config(
@@ -361,8 +453,11 @@ def resolve_run_config(
     those weights: its model family and settings replace the preset's, and ``train.init_from``
     names it; ``overrides`` still apply on top (say ``model.temperature``).
 
-    Every section comes back complete (defaults filled in) and validated; problems raise
-    :class:`ConfigError` with a message naming the key or value.
+    Every section comes back complete (defaults filled in) and validated, also against each
+    other, before a run writes anything: the model is built and colorizes one ``data.size``
+    crop, and its family checks the train settings. An unset ``data.size`` the model cannot
+    take becomes its ``input_size``. ``init`` must hold the family the run asks for.
+    Problems raise :class:`ConfigError` with a message naming the key, value or file.
     """
     raw: dict[str, Any] = copy.deepcopy(base) if base else {}
     if preset is not None:
@@ -380,13 +475,19 @@ def resolve_run_config(
         raw["model"] = model
     if sources:
         raw.setdefault("data", {})["sources"] = [str(s) for s in sources]
+    init_family = None
     if init is not None:
         raw = _layer_initial_weights(raw, init)
+        init_family = raw["model"]
     raw = apply_overrides(raw, overrides)
+    if init_family is not None:
+        _check_init_family(raw.get("model"), init_family, init)
     name, model_config = _resolve_model(raw)
     train_values = raw.get("train") or {}
     if not isinstance(train_values, dict):
         raise ConfigError("train: must be a JSON object")
     train = TrainConfig.from_dict(train_values)
-    data = _resolve_data(dict(raw.get("data") or {}))
+    _check_train_for_model(name, train)
+    data_values = dict(raw.get("data") or {})
+    data = _fit_training_size(name, model_config, _resolve_data(data_values), given="size" in data_values)
     return RunConfig(model=name, model_config=model_config, train=train, data=data)

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 
 from tinct.color import lab_to_rgb_torch
 from tinct.models.base import ColorModel
-from tinct.train.config import RunConfig, TrainConfig
+from tinct.train.config import RunConfig, TrainConfig, checkpoint_problem
 from tinct.train.distributed import DistributedContext, init_distributed, shutdown_distributed, world_size_from_env
 from tinct.train.outputs import MetricsLog, predict_full_ab, sample_grid, write_text_atomic
 from tinct.train.resume import capture_rng, load_state, restore_rng, save_state
@@ -102,11 +102,10 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
     """Check the run folder and, for ``overwrite``, clear it; never loses files by surprise.
 
     ``overwrite`` removes only the files a run writes (listed in :data:`RUN_FILES`), so a
-    mistaken ``--out ~/Pictures --overwrite`` cannot delete photos.
+    mistaken ``--out ~/Pictures --overwrite`` cannot delete photos. ``resume`` and
+    ``overwrite`` both remove the temporaries of writes that a kill -9 cut short.
     """
     out = check_run_dir(out_dir, resume, overwrite)
-    if resume:
-        return out
     if overwrite and out.exists():
         for name in RUN_FILES:
             target = out / name
@@ -114,10 +113,18 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        for leftover in out.glob(".*.part"):  # temporaries of a killed atomic write
-            leftover.unlink()
+    if resume or overwrite:
+        _remove_partial_writes(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _remove_partial_writes(out: Path) -> None:
+    # tinct.io.atomic_file writes ".<name>.<random>.part" beside its target and renames it
+    # when complete; one still there was never finished.
+    for folder in (out, out / "samples"):
+        for leftover in folder.glob(".*.part"):
+            leftover.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,6 +241,7 @@ class Trainer:
         run: RunConfig,
         run_dir: Path,
         resume: bool,
+        overwrite: bool,
         datasets: tuple[Any, Any] | None,
         data_manifest_sha256: str | None,
         progress: bool | None,
@@ -244,6 +252,7 @@ class Trainer:
         self.config = run.train
         self.run_dir = run_dir
         self.resume = resume
+        self.overwrite = overwrite
         self.progress = progress
         self.ctx = context
         self.device = device
@@ -303,25 +312,23 @@ class Trainer:
             self.model.to(self.device)
 
     def _check_initial_weights(self) -> None:
-        """Fail before any data work when ``train.init_from`` names nothing loadable."""
-        from tinct.models import read_checkpoint_info, resolve_model_path
+        """Load ``train.init_from`` before any data work; one line naming the file when it is unusable."""
+        from tinct.models import load
 
         source = self.config.init_from
         try:
-            info = read_checkpoint_info(resolve_model_path(source))
-        except (KeyError, ValueError, FileNotFoundError) as exc:
-            raise TrainError(f"train.init_from: {exc}") from None
-        if info["model"] != self.run.model:
-            raise TrainError(
-                f"train.init_from: {source} holds a {info['model']!r} model, this run trains {self.run.model!r}"
-            )
+            self.initial_model = load(source)
+        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, OSError) as exc:
+            raise TrainError(f"train.init_from: {checkpoint_problem(source, exc)}") from None
+        family = self.initial_model.name
+        if family != self.run.model:
+            raise TrainError(f"train.init_from: {source} holds a {family!r} model, this run trains {self.run.model!r}")
 
     def _load_initial_weights(self) -> None:
         """Copy the weights of ``train.init_from`` into the new model (fine-tuning)."""
-        from tinct.models import load
         from tinct.models.checkpoint import sha256_file
 
-        source = load(self.config.init_from)
+        source = self.initial_model
         try:
             self.model.load_state_dict(source.state_dict())
         except (RuntimeError, ValueError, KeyError) as exc:
@@ -334,6 +341,14 @@ class Trainer:
             f"tinct: starting from {self.config.init_from} "
             f"(sha256 {sha256_file(source.checkpoint_path)[:16]}...)"
         )
+
+    def _prepare_folder(self) -> None:
+        # Touched only now, when the settings, the data and the model have all been checked:
+        # a run that cannot start leaves the folder (and a run that --overwrite would replace) as it was.
+        self.ctx.barrier()
+        if self.ctx.is_main:
+            prepare_run_dir(self.run_dir, self.resume, self.overwrite)
+        self.ctx.barrier()
 
     def _wrap_for_processes(self) -> None:
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
@@ -578,6 +593,7 @@ class Trainer:
         if state is not None:
             self._check_resumable(state)
         self._build_model(state)
+        self._prepare_folder()
         if getattr(self.model, "backend", "torch") == "numpy":
             return self._run_numpy(state)
         self._wrap_for_processes()
@@ -727,77 +743,116 @@ class Trainer:
         ``callback(epoch, metrics)`` is called by the model after each epoch (``epoch``
         1-based, ``metrics`` a dict of floats, ideally with ``train_loss`` and ``val_loss``);
         the trainer writes last/best checkpoints, the metrics row and the sample grid, and a
-        resume state holding the weights. A resumed NumPy run restarts ``fit`` from the last
-        epoch's weights for the remaining epochs; its optimiser moments are the model's own
-        business, so the continuation is not bit-identical.
+        resume state holding the weights. A model with ``fit_state()`` (the NumPy families)
+        also has its schedule and optimiser state saved there, and a resumed run continues it
+        with ``fit(..., resume=...)``, ending with the same weights as an uninterrupted run.
+        Other models restart ``fit`` from the last epoch's weights for the remaining epochs.
         """
-        from tinct.io import write_image
-        from tinct.models import save_checkpoint
-
         if self.ctx.enabled:
             raise TrainError(f"model {self.run.model!r} trains with NumPy in one process; run it without torchrun")
         c = self.config
-        done = 0
-        best = math.inf
-        self.last_metrics = {}
-        if state is not None:
-            done = int(state["epoch"])
-            best = float(state.get("best_val_loss", math.inf))
-            self.model.load_state_dict({k: v.numpy() for k, v in state["model"].items()})
-            restore_rng(state["processes"][0]["rng"])
-        if done >= c.epochs:
-            why = f"nothing to do: finished {_epochs(done)} (raise train.epochs to continue)"
-            return TrainResult(self.run_dir, done, 0, best, why, {}, self.model)
+        # A state saved without fit's own state (by an older tinct) resumes the old way.
+        saved_fit = state is None or state["epoch"] == 0 or state.get("fit") is not None
+        self.resumable_fit = hasattr(self.model, "fit_state") and saved_fit
+        self.epochs_before, self.best_loss, resume = self._restore_numpy(state)
+        if self.epochs_before >= c.epochs:
+            why = f"nothing to do: finished {_epochs(self.epochs_before)} (raise train.epochs to continue)"
+            return TrainResult(self.run_dir, self.epochs_before, 0, self.best_loss, why, {}, self.model)
         write_text_atomic(self.run_dir / "config.json", json.dumps(self.run.to_dict(), indent=2) + "\n")
         self.sample_batch = self._sample_batch()
-        metrics_log = MetricsLog(self.run_dir, done, c.tensorboard, done)
-        extra = {"train_config": c.to_dict(), "data_config": self.run.data}
-
-        def save(epochs_done: int, best_loss: float) -> None:
-            tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).clone() for k, v in self.model.state_dict().items()}
-            save_state(
-                self.run_dir / "state.pt",
-                {
-                    "epoch": epochs_done, "step_in_epoch": 0, "global_step": epochs_done, "model": tensors,
-                    "optimizers": {}, "schedule": {}, "processes": [{"rng": capture_rng()}],
-                    "best_val_loss": best_loss, "data_manifest_sha256": self.manifest, "world_size": 1,
-                    "config": self.run.to_dict(),
-                },
-            )  # fmt: skip
-
-        def callback(epoch: int, metrics: dict[str, float]) -> None:
-            nonlocal best
-            epochs_done = done + int(epoch)
-            values = {k: float(v) for k, v in metrics.items()}
-            values.update({k: v for k, v in self._validate().items() if k not in values})
-            decisive = values.get("val_loss", values.get("train_loss", math.nan))
-            improved = decisive < best
-            best = min(best, decisive) if not math.isnan(decisive) else best
-            row = {"epoch": epochs_done, **values, "best": int(improved)}
-            self.last_metrics = row
-            if self.sample_batch is not None:
-                write_image(
-                    self.run_dir / "samples" / f"epoch_{epochs_done:03d}.png",
-                    sample_grid(self.model, *self.sample_batch),
-                    overwrite=True,
-                )
-            metrics_log.log_epoch(row, epochs_done)
-            save_checkpoint(self.run_dir / "last.safetensors", self.model, self.manifest, row, extra)
-            if improved:
-                save_checkpoint(self.run_dir / "best.safetensors", self.model, self.manifest, row, extra)
-            save(epochs_done, best)
-            self.log(f"epoch {epochs_done}/{c.epochs}  " + "  ".join(f"{k} {_short(v)}" for k, v in values.items()))
-
+        self.metrics_log = MetricsLog(self.run_dir, self.epochs_before, c.tensorboard, self.epochs_before)
         if state is None:
-            save(0, best)
+            self._save_numpy_state(0)
+        if self.resumable_fit:
+            fit = {"train_config": c, "resume": resume}
+        else:  # fit counts its epochs from 1 again
+            fit = {"train_config": dataclasses.replace(c, epochs=c.epochs - self.epochs_before)}
         try:
-            self.model.fit(self.train_ds, self.val_ds, dataclasses.replace(c, epochs=c.epochs - done), callback)
+            self.model.fit(self.train_ds, self.val_ds, callback=self._numpy_epoch_end, **fit)
         finally:
-            metrics_log.close()
-        epochs_done = int(self.last_metrics.get("epoch", done))
-        stopped = f"finished {_epochs(epochs_done)}"
+            self.metrics_log.close()
+        epochs_done = int(self.last_metrics.get("epoch", self.epochs_before))
         # NumPy models count their own steps; global_step stays 0 for them.
-        return TrainResult(self.run_dir, epochs_done, 0, best, stopped, dict(self.last_metrics), self.model)
+        return TrainResult(
+            self.run_dir, epochs_done, 0, self.best_loss, f"finished {_epochs(epochs_done)}", dict(self.last_metrics), self.model
+        )
+
+    def _restore_numpy(self, state: dict | None) -> tuple[int, float, dict | None]:
+        """(epochs done, best decisive loss, ``fit``'s resume state) of the run so far."""
+        self.last_metrics = {}
+        if state is None:
+            return 0, math.inf, None
+        self.model.load_state_dict({k: v.numpy() for k, v in state["model"].items()})
+        restore_rng(state["processes"][0]["rng"])
+        resume = _to_arrays(state["fit"]) if self.resumable_fit and state.get("fit") else None
+        return int(state["epoch"]), float(state.get("best_val_loss", math.inf)), resume
+
+    def _save_numpy_state(self, epochs_done: int) -> None:
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).clone() for k, v in self.model.state_dict().items()}
+        fit = _to_tensors(self.model.fit_state()) if self.resumable_fit and epochs_done else None
+        save_state(
+            self.run_dir / "state.pt",
+            {
+                "epoch": epochs_done, "step_in_epoch": 0, "global_step": epochs_done, "model": tensors,
+                "optimizers": {}, "schedule": {}, "processes": [{"rng": capture_rng()}],
+                "best_val_loss": self.best_loss, "data_manifest_sha256": self.manifest, "world_size": 1,
+                "config": self.run.to_dict(), "fit": fit,
+            },
+        )  # fmt: skip
+
+    def _numpy_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        """``fit``'s callback: validate, write the epoch's files, save the resume state."""
+        from tinct.io import write_image
+
+        c = self.config
+        epochs_done = int(epoch) if self.resumable_fit else self.epochs_before + int(epoch)
+        values = {k: float(v) for k, v in metrics.items()}
+        values.update({k: v for k, v in self._validate().items() if k not in values})
+        decisive = values.get("val_loss", values.get("train_loss", math.nan))
+        improved = decisive < self.best_loss
+        self.best_loss = min(self.best_loss, decisive) if not math.isnan(decisive) else self.best_loss
+        row = {"epoch": epochs_done, **values, "best": int(improved)}
+        self.last_metrics = row
+        if self.sample_batch is not None:
+            grid = sample_grid(self.model, *self.sample_batch)
+            write_image(self.run_dir / "samples" / f"epoch_{epochs_done:03d}.png", grid, overwrite=True)
+        self.metrics_log.log_epoch(row, epochs_done)
+        self._save_numpy_checkpoints(row, improved)
+        self._save_numpy_state(epochs_done)
+        self.log(f"epoch {epochs_done}/{c.epochs}  " + "  ".join(f"{k} {_short(v)}" for k, v in values.items()))
+
+    def _save_numpy_checkpoints(self, row: dict[str, Any], improved: bool) -> None:
+        from tinct.models import save_checkpoint
+
+        extra = {"train_config": self.config.to_dict(), "data_config": self.run.data}
+        save_checkpoint(self.run_dir / "last.safetensors", self.model, self.manifest, row, extra)
+        if improved:
+            save_checkpoint(self.run_dir / "best.safetensors", self.model, self.manifest, row, extra)
+
+
+def _to_tensors(value: Any) -> Any:
+    """NumPy arrays (and scalars) inside dicts and lists -> torch tensors (and Python numbers),
+    so ``state.pt`` still loads with ``weights_only=True``."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value)).clone()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _to_tensors(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_tensors(item) for item in value]
+    return value
+
+
+def _to_arrays(value: Any) -> Any:
+    """The inverse of :func:`_to_tensors`."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {key: _to_arrays(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_arrays(item) for item in value]
+    return value
 
 
 def _epochs(count: int) -> str:
@@ -847,11 +902,7 @@ def train(
         torch.set_num_threads(config.threads or max(1, _default_threads() // context.world_size))
         # Every rank checks the folder (so all fail alike); only rank 0 changes it.
         run_dir = check_run_dir(out_dir, resume, overwrite)
-        context.barrier()
-        if context.is_main:
-            prepare_run_dir(run_dir, resume, overwrite)
-        context.barrier()
-        trainer = Trainer(run, run_dir, resume, datasets, data_manifest_sha256, progress, context, device)
+        trainer = Trainer(run, run_dir, resume, overwrite, datasets, data_manifest_sha256, progress, context, device)
         result = trainer.run_training()
         context.barrier()
         return result
