@@ -409,3 +409,35 @@ def test_evaluate_refuses_the_training_data_of_a_trained_checkpoint(kind, tmp_pa
     assert cli(evaluate_cli, argv) == 0
     notes = json.loads((tmp_path / "r" / "summary.json").read_text())["notes"]
     assert "outside the 1 training folder" in notes[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell files apart")
+@pytest.mark.parametrize("name", ["summary.json", "metrics.csv", "index.html", "histograms.png"])
+def test_a_full_disk_leaves_no_report_and_names_the_file(name, folders, tmp_path, monkeypatch, capsys):
+    from test_train import full_disk_when_writing
+
+    truth, pred = folders
+    out = tmp_path / "report"
+    with monkeypatch.context() as patch:
+        full_disk_when_writing(patch, name)
+        assert cli(evaluate_cli, ["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(out),
+                                  "--no-progress"]) == 1  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tinct: {out / name}: cannot write the report (No space left"), err
+    assert not out.exists() and not list(tmp_path.rglob("*.part"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell files apart")
+def test_a_full_disk_leaves_no_leaderboard(folders, tmp_path, monkeypatch, capsys):
+    from test_train import full_disk_when_writing
+
+    truth, _ = folders
+    out = tmp_path / "board"
+    model = _checkpoint(tmp_path / "m.safetensors")
+    with monkeypatch.context() as patch:
+        full_disk_when_writing(patch, "leaderboard.html")
+        argv = ["compare", "--models", str(model), "--data", str(truth), "--out", str(out), "--limit", "1", "--no-progress"]
+        assert cli(compare_cli, argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out / 'leaderboard.html'}: cannot write the report" in err[0], err
+    assert not out.exists() and not list(tmp_path.rglob("*.part"))

@@ -899,3 +899,38 @@ def test_resume_removes_the_leftovers_of_writes_cut_short(tmp_path, toy_models):
     train(longer, tmp_path / "run", datasets=data, resume=True, progress=False)
     assert not any(leftover.exists() for leftover in leftovers)
     assert mine.read_text() == "mine"
+
+
+def full_disk_when_writing(monkeypatch, name: str) -> None:
+    """Make the flush of every temporary file for ``name`` fail as a full disk does (tmpfs
+    cannot be mounted here): the write gets as far as fsync, then ENOSPC."""
+    import errno
+
+    fsync = os.fsync
+
+    def failing_fsync(fd):
+        if f"/.{name}." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell files apart")
+@pytest.mark.parametrize("name", ["last.safetensors", "state.pt", "metrics.csv", "config.json"])
+def test_a_full_disk_stops_training_with_one_line_naming_the_file(name, tmp_path, monkeypatch, capsys):
+    from tinct.cli import main
+
+    photos = make_photos(tmp_path / "photos", count=8)
+    out = tmp_path / "run"
+    argv = ["train", "--model", "window-mlp", "--data", str(photos), "--out", str(out), "--epochs", "1", "--no-progress",
+            *[a for s in ["model.hidden=[2]", "data.size=16", *QUIET] for a in ("--set", s)]]  # fmt: skip
+    with monkeypatch.context() as patch:
+        full_disk_when_writing(patch, name)
+        assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"tinct: {out / name}: No space left on device", err
+    assert not list(out.rglob("*.part")) and not (out / "last.safetensors").exists()
+    if (out / "state.pt").exists():  # once there is room again, the run goes on
+        assert main([*argv, "--resume"]) == 0
+        assert (out / "last.safetensors").is_file()

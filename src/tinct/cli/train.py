@@ -73,6 +73,12 @@ def _fail(message: str, status: int = 1, every_process: bool = False) -> int:
     return status
 
 
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _saved_config(out: Path) -> dict:
     config_file = out / "config.json"
     if config_file.is_file():
@@ -121,11 +127,11 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, TrainError) as exc:
         return _fail(str(exc), 2, every_process=True)
     except (OSError, ValueError) as exc:
-        # Data problems (missing folder, unreadable photo) arrive as one-line errors;
-        # TINCT_DEBUG=1 shows the traceback instead.
+        # Data problems (missing folder, unreadable photo) and files that cannot be written
+        # (a full disk) arrive as one-line errors; TINCT_DEBUG=1 shows the traceback instead.
         if os.environ.get("TINCT_DEBUG"):
             raise
-        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1, every_process=True)
+        return _fail(_one_line(exc), 1, every_process=True)
     if os.environ.get("RANK", "0") in ("", "0"):
         best = out / "best.safetensors"
         epochs = f"{result.epochs_done} epoch" + ("" if result.epochs_done == 1 else "s")

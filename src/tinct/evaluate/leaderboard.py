@@ -17,9 +17,10 @@ from tinct.evaluate.report import (
     present_set_metrics,
     title_of,
     format_value,
-    new_report_dir,
+    report_folder,
     summary_dict,
     write_comparisons,
+    write_file,
     write_metrics_csv,
 )
 from tinct.evaluate.runner import Evaluation
@@ -76,13 +77,19 @@ def format_leaderboard_markdown(evaluation: Evaluation) -> str:
 
 
 def write_leaderboard(evaluation: Evaluation, out: str | Path | None = None) -> Path:
-    """Write ``leaderboard.md``, ``leaderboard.html``, ``summary.json``, ``metrics.csv`` and comparisons."""
-    folder = new_report_dir(out, evaluation)
-    markdown = format_leaderboard_markdown(evaluation)
-    (folder / "leaderboard.md").write_text(f"# tinct compare: {title_of(evaluation)}\n\n{markdown}\n", encoding="utf-8")
-    (folder / "summary.json").write_text(json.dumps(summary_dict(evaluation), indent=2, allow_nan=False) + "\n")
-    write_metrics_csv(evaluation, folder / "metrics.csv")
-    comparisons = write_comparisons(evaluation, folder / "comparisons")
+    """Write ``leaderboard.md``, ``leaderboard.html``, ``summary.json``, ``metrics.csv`` and comparisons
+    (atomically; a folder that cannot be completed is removed, see :func:`report_folder`)."""
+    with report_folder(out, evaluation) as folder:
+        markdown = format_leaderboard_markdown(evaluation)
+        write_file(folder / "leaderboard.md", f"# tinct compare: {title_of(evaluation)}\n\n{markdown}\n")
+        write_file(folder / "summary.json", json.dumps(summary_dict(evaluation), indent=2, allow_nan=False) + "\n")
+        write_metrics_csv(evaluation, folder / "metrics.csv")
+        comparisons = write_comparisons(evaluation, folder / "comparisons")
+        write_file(folder / "leaderboard.html", _leaderboard_page(evaluation, folder, comparisons))
+    return folder
+
+
+def _leaderboard_page(evaluation: Evaluation, folder: Path, comparisons: list[Path]) -> str:
     e = html.escape
     columns = leaderboard_columns(evaluation)
     head = "".join(f'<th class="{"l" if i == 0 else ""}">{e(c)}</th>' for i, c in enumerate(columns))
@@ -99,7 +106,7 @@ def write_leaderboard(evaluation: Evaluation, out: str | Path | None = None) -> 
         for i, p in enumerate(comparisons)
     )
     notes = "".join(f"<li>{e(n)}</li>" for n in evaluation.notes)
-    page = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>tinct compare: {e(title_of(evaluation))}</title>
 <style>{REPORT_CSS}</style></head><body>
 <h1>tinct compare</h1>
@@ -116,5 +123,3 @@ every model timed in this one process.</p>
 <div class="grid">{grid}</div>
 </body></html>
 """
-    (folder / "leaderboard.html").write_text(page, encoding="utf-8")
-    return folder

@@ -6,18 +6,21 @@ A report folder is never overwritten: :func:`new_report_dir` refuses an existing
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
+import io
 import json
 import math
 import re
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from tinct import __version__
-from tinct.evaluate.runner import BASELINE_NAME, Evaluation
+from tinct.evaluate.runner import BASELINE_NAME, Evaluation, EvaluationError
 from tinct.evaluate.scoring import METRICS, SET_METRICS, Metric, summarize
 from tinct.metrics import SSIM_SETTINGS
 
@@ -27,6 +30,8 @@ __all__ = [
     "summary_dict",
     "default_report_dir",
     "new_report_dir",
+    "report_folder",
+    "write_file",
     "write_report",
 ]
 
@@ -196,6 +201,41 @@ def new_report_dir(path: str | Path | None, evaluation: Evaluation) -> Path:
             candidate = base.with_name(f"{base.name}-{n}")
 
 
+def write_file(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8) to a temporary file beside ``path``, flushed to disk, and
+    rename it into place: a report file is complete or absent, even on a full disk. An
+    OSError names ``path``."""
+    from tinct.io import atomic_file
+
+    try:
+        with atomic_file(path) as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    return path
+
+
+@contextlib.contextmanager
+def report_folder(path: str | Path | None, evaluation: Evaluation):
+    """:func:`new_report_dir`, removed again if any of its files cannot be written; the
+    failure becomes one :class:`EvaluationError` naming the file."""
+    try:
+        folder = new_report_dir(path, evaluation)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise EvaluationError(f"{exc.filename or path}: cannot create the report folder ({exc.strerror or exc})") from None
+    try:
+        yield folder
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise EvaluationError(f"{exc.filename or folder}: cannot write the report ({exc.strerror or exc}); "
+                              f"{folder} was removed") from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def _csv_value(value) -> str:
     if value is None:
         return ""
@@ -207,7 +247,7 @@ def _csv_value(value) -> str:
 def write_metrics_csv(evaluation: Evaluation, path: Path) -> Path:
     """Per-image metrics, one row per (image, system), plus the truth's own colourfulness/chroma."""
     keys = list(evaluation.systems[0].rows[0]) if evaluation.images else []
-    with open(path, "w", newline="") as handle:
+    with io.StringIO(newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "system", *keys, "truth_colorfulness", "truth_mean_chroma", "seconds"])
         for i, image in enumerate(evaluation.images):
@@ -219,13 +259,16 @@ def write_metrics_csv(evaluation: Evaluation, path: Path) -> Path:
                     [image, system.name, *(_csv_value(row[k]) for k in keys),
                      _csv_value(truth["colorfulness"]), _csv_value(truth["mean_chroma"]), _csv_value(seconds)]
                 )
-    return path
+        return write_file(path, handle.getvalue())
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
-    Image.fromarray(rgb).save(path, format="PNG", optimize=True)
+    # Encoded in memory first: Pillow does not notice a short write to a full disk.
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", optimize=True)
+    write_file(path, buffer.getvalue())
 
 
 def _strip(panels: list[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarray:
@@ -291,8 +334,9 @@ def write_histograms(evaluation: Evaluation, path: Path) -> Path | None:
         axes.set_title(title, fontsize=9)
         axes.set_ylabel("images", fontsize=8)
         axes.tick_params(labelsize=7)
-    figure.savefig(path)
-    return path
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return write_file(path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,17 +463,18 @@ mean chroma {format_value(truth['mean_chroma']['mean'], 3)}.</p>
 (D65, 2&deg;). Standard deviations are population standard deviations over images.</p>
 </body></html>
 """
-    path = folder / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_file(folder / "index.html", page)
 
 
 def write_report(evaluation: Evaluation, out: str | Path | None = None) -> Path:
-    """Write the whole report folder (never overwriting one); returns its path."""
-    folder = new_report_dir(out, evaluation)
-    write_metrics_csv(evaluation, folder / "metrics.csv")
-    (folder / "summary.json").write_text(json.dumps(summary_dict(evaluation), indent=2, allow_nan=False) + "\n")
-    comparisons = write_comparisons(evaluation, folder / "comparisons")
-    histograms = write_histograms(evaluation, folder / "histograms.png")
-    write_html(evaluation, folder, histograms, comparisons)
+    """Write the whole report folder (never overwriting one); returns its path.
+
+    Every file is written atomically; if one cannot be written, the folder is removed and
+    :class:`EvaluationError` names the file."""
+    with report_folder(out, evaluation) as folder:
+        write_metrics_csv(evaluation, folder / "metrics.csv")
+        write_file(folder / "summary.json", json.dumps(summary_dict(evaluation), indent=2, allow_nan=False) + "\n")
+        comparisons = write_comparisons(evaluation, folder / "comparisons")
+        histograms = write_histograms(evaluation, folder / "histograms.png")
+        write_html(evaluation, folder, histograms, comparisons)
     return folder

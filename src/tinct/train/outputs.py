@@ -7,8 +7,10 @@ redone is not listed twice.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,23 @@ import torch.nn.functional as F
 from tinct.color import lab_to_rgb_torch
 from tinct.io import atomic_file
 
-__all__ = ["MetricsLog", "sample_grid", "write_text_atomic", "predict_full_ab"]
+__all__ = ["MetricsLog", "sample_grid", "write_text_atomic", "naming_the_file", "predict_full_ab"]
+
+
+@contextlib.contextmanager
+def naming_the_file(path: str | os.PathLike):
+    """Re-raise an OSError met while writing ``path`` (a full disk, a read-only folder) with
+    ``path`` as its file name, so the one-line error says which file could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    with atomic_file(path, "w") as handle:
+    """Write ``text`` to a temporary file beside ``path``, flushed to disk, and rename it into
+    place (nothing partial is left if that fails; the OSError names ``path``)."""
+    with naming_the_file(path), atomic_file(path, "w") as handle:
         handle.write(text)
 
 

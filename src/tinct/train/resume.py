@@ -64,9 +64,12 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, flushed, then renamed into place."""
+    """``torch.save`` to a temporary file beside ``path``, flushed, then renamed into place
+    (nothing partial is left if that fails; the OSError names ``path``)."""
+    from tinct.train.outputs import naming_the_file
+
     path = Path(path)
-    with atomic_file(path) as handle:
+    with naming_the_file(path), atomic_file(path) as handle:
         torch.save({"format_version": STATE_FORMAT_VERSION, **state}, handle)
     return path
 

@@ -41,7 +41,7 @@ from tinct.color import lab_to_rgb_torch
 from tinct.models.base import ColorModel
 from tinct.train.config import RunConfig, TrainConfig, checkpoint_problem
 from tinct.train.distributed import DistributedContext, init_distributed, shutdown_distributed, world_size_from_env
-from tinct.train.outputs import MetricsLog, predict_full_ab, sample_grid, write_text_atomic
+from tinct.train.outputs import MetricsLog, naming_the_file, predict_full_ab, sample_grid, write_text_atomic
 from tinct.train.resume import capture_rng, load_state, restore_rng, save_state
 from tinct.train.sampling import ShardSampler, TrainSampler, epoch_seed
 from tinct.train.schedule import LearningRateSchedule
@@ -560,9 +560,6 @@ class Trainer:
         return stop
 
     def _write_epoch_outputs(self, epochs_done: int, row: dict[str, Any], improved: bool) -> None:
-        from tinct.io import write_image
-        from tinct.models import save_checkpoint
-
         if self.sample_batch is not None:
             l, ab = (t.to(self.device) for t in self.sample_batch)
             self.model.eval()
@@ -570,7 +567,7 @@ class Trainer:
                 grid = sample_grid(self.model, l, ab)
             finally:
                 self.model.train()
-            write_image(self.run_dir / "samples" / f"epoch_{epochs_done:03d}.png", grid, overwrite=True)
+            _write_sample_grid(self.run_dir, epochs_done, grid)
         self.metrics_log.log_epoch(row, self.global_step)
         metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
         extra = {
@@ -579,9 +576,7 @@ class Trainer:
             "epoch": epochs_done,
             "global_step": self.global_step,
         }
-        save_checkpoint(self.run_dir / "last.safetensors", self.model, self.manifest, metrics, extra)
-        if improved:
-            save_checkpoint(self.run_dir / "best.safetensors", self.model, self.manifest, metrics, extra)
+        _write_checkpoints(self.run_dir, self.model, self.manifest, metrics, extra, improved)
 
     # -- main loop -------------------------------------------------------------------------
     def run_training(self) -> TrainResult:
@@ -802,8 +797,6 @@ class Trainer:
 
     def _numpy_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         """``fit``'s callback: validate, write the epoch's files, save the resume state."""
-        from tinct.io import write_image
-
         c = self.config
         epochs_done = int(epoch) if self.resumable_fit else self.epochs_before + int(epoch)
         values = {k: float(v) for k, v in metrics.items()}
@@ -814,20 +807,33 @@ class Trainer:
         row = {"epoch": epochs_done, **values, "best": int(improved)}
         self.last_metrics = row
         if self.sample_batch is not None:
-            grid = sample_grid(self.model, *self.sample_batch)
-            write_image(self.run_dir / "samples" / f"epoch_{epochs_done:03d}.png", grid, overwrite=True)
+            _write_sample_grid(self.run_dir, epochs_done, sample_grid(self.model, *self.sample_batch))
         self.metrics_log.log_epoch(row, epochs_done)
         self._save_numpy_checkpoints(row, improved)
         self._save_numpy_state(epochs_done)
         self.log(f"epoch {epochs_done}/{c.epochs}  " + "  ".join(f"{k} {_short(v)}" for k, v in values.items()))
 
     def _save_numpy_checkpoints(self, row: dict[str, Any], improved: bool) -> None:
-        from tinct.models import save_checkpoint
-
         extra = {"train_config": self.config.to_dict(), "data_config": self.run.data}
-        save_checkpoint(self.run_dir / "last.safetensors", self.model, self.manifest, row, extra)
-        if improved:
-            save_checkpoint(self.run_dir / "best.safetensors", self.model, self.manifest, row, extra)
+        _write_checkpoints(self.run_dir, self.model, self.manifest, row, extra, improved)
+
+
+def _write_checkpoints(run_dir: Path, model, manifest: str | None, metrics: dict, extra: dict, improved: bool) -> None:
+    """``last.safetensors``, and ``best.safetensors`` when the epoch improved (an OSError names the file)."""
+    from tinct.models import save_checkpoint
+
+    for name in ("last", "best") if improved else ("last",):
+        path = run_dir / f"{name}.safetensors"
+        with naming_the_file(path):
+            save_checkpoint(path, model, manifest, metrics, extra)
+
+
+def _write_sample_grid(run_dir: Path, epochs_done: int, grid: np.ndarray) -> None:
+    from tinct.io import write_image
+
+    path = run_dir / "samples" / f"epoch_{epochs_done:03d}.png"
+    with naming_the_file(path):
+        write_image(path, grid, overwrite=True)
 
 
 def _to_tensors(value: Any) -> Any:
