@@ -102,3 +102,100 @@ def test_console_script_runs(tmp_path, tiny_checkpoint):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "g_color.png").exists()
+
+
+def _color_of(path) -> float:
+    """Mean spread between RGB channels: 0 for gray."""
+    return float(np.ptp(np.asarray(Image.open(path).convert("RGB")).astype(int), axis=2).mean())
+
+
+def test_symlinked_files_in_a_folder_are_mirrored(scans, tmp_path, tiny_checkpoint):
+    links = tmp_path / "links"
+    (links / "inner").mkdir(parents=True)
+    (links / "x.png").symlink_to(scans / "a.png")
+    (links / "inner" / "y.png").symlink_to(scans / "album" / "b.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(links), "-o", str(out), "-m", str(tiny_checkpoint), "-q"]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["inner/y.png", "x.png"]
+    assert Image.open(out / "x.png").size == Image.open(scans / "a.png").size
+
+
+def test_running_twice_beside_inputs_does_not_colorize_own_outputs(scans, tiny_checkpoint, capsys):
+    (scans / "album" / "broken.png").unlink()
+    assert main(["colorize", str(scans), "-m", str(tiny_checkpoint)]) == 0
+    first = sorted(p.name for p in scans.rglob("*_color*"))
+    assert first == ["a_color.png", "b_color.png", "c_color.png", "d_color.jpg"]
+    capsys.readouterr()
+    assert main(["colorize", str(scans), "-m", str(tiny_checkpoint)]) == 0
+    assert sorted(p.name for p in scans.rglob("*_color*")) == first
+    err = capsys.readouterr().err
+    assert f"skipped {scans / 'a_color.png'}: output of {scans / 'a.png'}, not colorized again" in err
+    assert "4 skipped (output exists" in err
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_searched(scans, tiny_checkpoint, capsys):
+    out = scans / "out"
+    for _ in range(2):
+        main(["colorize", str(scans), "-o", str(out), "-m", str(tiny_checkpoint), "-q"])
+    assert not (out / "out").exists()
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [
+        "a.png", "album/1950/c.png", "album/b.png", "album/d.jpg"
+    ]
+    assert f"skipped {out}: the output folder, not searched" in capsys.readouterr().err
+
+
+def test_every_file_a_folder_walk_leaves_out_is_named(scans, tmp_path, tiny_checkpoint, capsys):
+    (scans / "notes.txt").write_text("not a photo")
+    (scans / ".thumb.png").write_bytes((scans / "a.png").read_bytes())
+    (scans / ".cache").mkdir()
+    (scans / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    main(["colorize", str(scans), "-o", str(tmp_path / "out"), "-m", str(tiny_checkpoint), "-q"])
+    err = capsys.readouterr().err
+    for path, reason in [
+        ("notes.txt", "not an image file (tinct reads .jpg"),
+        (".thumb.png", "hidden file"),
+        (".cache", "hidden folder, not searched"),
+        ("elsewhere", "symlinked folder, not followed"),
+    ]:
+        assert f"skipped {scans / path}: {reason}" in err
+
+
+def test_o_name_gif_writes_a_gif_and_a_gif_is_read(scans, tmp_path, tiny_checkpoint):
+    out = tmp_path / "one.gif"
+    assert main(["colorize", str(scans / "a.png"), "-o", str(out), "-m", str(tiny_checkpoint)]) == 0
+    assert out.is_file() and Image.open(out).format == "GIF" and _color_of(out) > 10
+    again = tmp_path / "again.png"
+    assert main(["colorize", str(out), "-o", str(again), "-m", str(tiny_checkpoint)]) == 0
+    assert Image.open(again).size == Image.open(scans / "a.png").size
+
+
+def test_an_animated_gif_is_colorized_frame_by_frame(tmp_path, tiny_checkpoint):
+    frames = [Image.fromarray(np.full((20, 30), level, np.uint8)) for level in (60, 120, 180)]
+    source = tmp_path / "folder" / "blink.gif"
+    source.parent.mkdir()
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=[100, 250, 400], loop=3)
+    assert main(["colorize", str(source.parent), "-o", str(tmp_path / "out"), "-m", str(tiny_checkpoint)]) == 0
+    result = Image.open(tmp_path / "out" / "blink.gif")
+    assert result.format == "GIF" and result.n_frames == 3 and result.info["loop"] == 3
+    durations, means = [], []
+    for index in range(3):
+        result.seek(index)
+        rgb = np.asarray(result.convert("RGB")).astype(int)
+        durations.append(result.info["duration"])
+        means.append(rgb.mean())
+        assert np.ptp(rgb, axis=2).mean() > 10  # coloured
+    assert durations == [100, 250, 400] and means == sorted(means)  # each frame keeps its lightness
+
+
+def test_max_megapixels_is_documented_and_used(scans, tiny_checkpoint, capsys):
+    from tinct.cli.colorize import DEFAULT_MAX_MEGAPIXELS
+    from tinct.io import DEFAULT_MAX_MEGAPIXELS as LIBRARY_DEFAULT
+
+    assert DEFAULT_MAX_MEGAPIXELS == LIBRARY_DEFAULT
+    with pytest.raises(SystemExit):
+        main(["colorize", "--help"])
+    assert "--max-megapixels" in capsys.readouterr().out
+    source = scans / "a.png"  # 40 x 30 = 1200 pixels
+    assert main(["colorize", str(source), "-m", str(tiny_checkpoint), "--max-megapixels", "0.001"]) == 1
+    assert "is over the limit of 0.001 megapixels (--max-megapixels)" in capsys.readouterr().err
+    assert main(["colorize", str(source), "-m", str(tiny_checkpoint), "--max-megapixels", "0.002"]) == 0

@@ -1,9 +1,34 @@
+import ast
+import errno
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from tinct.io import ImageReadError, list_images, photo_from_array, read_photo, read_rgb, write_image
+from tinct.io import (
+    Animation,
+    ImageReadError,
+    ImageTooLargeError,
+    check_image,
+    check_writable_folder,
+    list_images,
+    photo_from_array,
+    read_image,
+    read_photo,
+    read_rgb,
+    remove_stale_partials,
+    scan_folder,
+    write_animation,
+    write_bytes_atomic,
+    write_image,
+    write_text_atomic,
+)
 
 from conftest import gray_ramp
 
@@ -138,3 +163,186 @@ def test_list_images_recursive_sorted(tmp_path):
         (tmp_path / rel).write_bytes(b"x")
     found = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
     assert found == ["a/1.JPG", "b/2.png", "c/d/3.webp"]
+
+
+def test_list_images_leaves_out_broken_symlinks_and_scan_folder_says_why(tmp_path):
+    Image.fromarray(gray_ramp(), "L").save(tmp_path / "a.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "missing.png")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "readme.md").write_text("x")
+    scan = scan_folder(tmp_path)
+    assert scan.images == list_images(tmp_path) == [tmp_path / "a.png"]
+    assert scan.skipped == [
+        (tmp_path / ".git", "hidden folder, not searched"),
+        (tmp_path / "gone.png", "broken symlink"),
+        (tmp_path / "readme.md", "not an image file (tinct reads .jpg .jpeg .png .webp .tif .tiff .bmp .gif)"),
+    ]
+    assert scan_folder(tmp_path, exclude=[tmp_path / ".git"]).skipped[0][1] == "the output folder, not searched"
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes
+# ---------------------------------------------------------------------------------------------
+
+
+def _short_writes(monkeypatch, most: int, then_fail_after: int | None = None) -> None:
+    """os.write writes at most ``most`` bytes a call; after ``then_fail_after`` calls: disk full."""
+    real_write, calls = os.write, []
+
+    def write(fd, data):
+        calls.append(fd)
+        if then_fail_after is not None and len(calls) > then_fail_after:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, bytes(data[:most]))
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def test_write_bytes_atomic_continues_short_writes(tmp_path, monkeypatch):
+    data = np.random.default_rng(0).bytes(10_000)
+    with monkeypatch.context() as patch:
+        _short_writes(patch, most=999)
+        assert write_bytes_atomic(tmp_path / "sub" / "blob.bin", data) == tmp_path / "sub" / "blob.bin"
+    assert (tmp_path / "sub" / "blob.bin").read_bytes() == data
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["blob.bin"]
+
+
+def test_a_failed_atomic_write_names_the_file_keeps_the_old_one_and_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "report.txt"
+    target.write_text("old and complete")
+    with monkeypatch.context() as patch:
+        _short_writes(patch, most=100, then_fail_after=3)
+        with pytest.raises(OSError) as info:
+            write_text_atomic(target, "new " * 1000)
+    assert info.value.errno == errno.ENOSPC and str(info.value) == f"[Errno 28] No space left on device: '{target}'"
+    assert target.read_text() == "old and complete"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.txt"]
+
+
+def test_write_image_encodes_in_memory_so_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    with monkeypatch.context() as patch:
+        _short_writes(patch, most=1000, then_fail_after=2)
+        with pytest.raises(OSError, match="No space left on device"):
+            write_image(tmp_path / "o.png", rgb)
+    assert list(tmp_path.iterdir()) == []
+    assert np.array_equal(np.asarray(Image.open(write_image(tmp_path / "o.png", rgb))), rgb)
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = write_bytes_atomic(tmp_path / "a.bin", b"x")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_remove_stale_partials_removes_only_leftovers_of_dead_writers(tmp_path):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = tmp_path / f".a.png.{ended.pid}-0123abcd.part"
+    alive = tmp_path / f".a.png.{os.getpid()}-4567cdef.part"
+    legacy_old = tmp_path / ".a.png.k2j_x9zq.part"
+    other_target = tmp_path / f".b.png.{ended.pid}-89abcdef.part"
+    for path in (dead, alive, legacy_old, other_target):
+        path.write_bytes(b"partial")
+    os.utime(legacy_old, (0, 0))  # written long ago by a version without process ids
+    assert sorted(remove_stale_partials([tmp_path / "a.png"])) == sorted([dead, legacy_old])
+    assert alive.exists() and other_target.exists()
+
+
+def test_check_writable_folder(tmp_path):
+    check_writable_folder(tmp_path / "new" / "deep")
+    assert (tmp_path / "new" / "deep").is_dir() and list((tmp_path / "new" / "deep").iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        check_writable_folder(tmp_path / "file")
+    with pytest.raises(NotADirectoryError, match=str(tmp_path / "file" / "sub")):
+        check_writable_folder(tmp_path / "file" / "sub")
+
+
+# ---------------------------------------------------------------------------------------------
+# The pixel limit, before decoding
+# ---------------------------------------------------------------------------------------------
+
+
+def _png_header_only(path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width x height`` and whose pixel data is garbage: only a
+    reader that decodes would notice."""
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+
+
+def test_images_over_the_limit_are_refused_from_the_header(tmp_path):
+    path = tmp_path / "huge.png"
+    _png_header_only(path, 9_000, 8_000)
+    for reader in (read_photo, read_image, check_image):
+        with pytest.raises(ImageTooLargeError) as info:
+            reader(path, max_megapixels=50)
+        assert str(info.value) == (
+            f"{path}: 9000 x 8000 pixels (72 megapixels) is over the limit of 50 megapixels (max_megapixels)"
+        )
+        assert info.value.path == path and info.value.limit == 50
+    with pytest.raises(ImageReadError, match="cannot decode"):  # under a raised limit it is decoded
+        read_photo(path, max_megapixels=80)
+
+
+def test_pillows_bomb_error_becomes_image_too_large(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "s.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageTooLargeError, match="0.0004 megapixels is over the limit of 0.0002 megapixels"):
+        read_rgb(tmp_path / "s.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# GIF and animations
+# ---------------------------------------------------------------------------------------------
+
+
+def _animated_gif(path, levels=(50, 150, 250), durations=(80, 120, 160), loop=0):
+    frames = [Image.fromarray(np.full((6, 8), v, np.uint8)) for v in levels]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=list(durations), loop=loop)
+    return path
+
+
+def test_read_image_gives_an_animation_with_its_timing(tmp_path):
+    animation = read_image(_animated_gif(tmp_path / "a.gif"))
+    assert isinstance(animation, Animation) and animation.durations == [80, 120, 160] and animation.loop == 0
+    means = [float(frame.lightness.mean()) for frame in animation.frames]
+    assert means == sorted(means) and means[0] < 30 < 90 < means[-1]  # each frame its own lightness
+    assert read_photo(tmp_path / "a.gif").lightness.shape == (6, 8)  # read_photo: the first frame
+    with pytest.raises(ImageTooLargeError, match=r"8 x 6 pixels x 3 frames"):
+        read_image(tmp_path / "a.gif", max_megapixels=100e-6)  # 144 pixels in all
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".webp"])
+def test_write_animation_round_trip(tmp_path, suffix):
+    frames = [np.full((6, 8, 3), (v, 255 - v, 90), np.uint8) for v in (30, 130, 230)]
+    path = write_animation(tmp_path / f"a{suffix}", frames, [100, 200, 300], loop=2)
+    animation = read_image(path)
+    assert isinstance(animation, Animation) and animation.durations == [100, 200, 300] and animation.loop == 2
+
+
+def test_write_animation_refuses_a_format_without_frames(tmp_path):
+    with pytest.raises(ValueError, match="JPEG cannot hold an animation"):
+        write_animation(tmp_path / "a.jpg", [np.zeros((2, 2, 3), np.uint8)] * 2, [10, 10])
+
+
+def test_gif_is_an_image_suffix(tmp_path):
+    rgb = np.full((4, 5, 3), (200, 40, 40), np.uint8)
+    path = write_image(tmp_path / "one.gif", rgb)
+    assert Image.open(path).format == "GIF" and list_images(tmp_path) == [path]
+    assert np.allclose(np.asarray(Image.open(path).convert("RGB")), rgb, atol=2)
+
+
+def test_io_and_colorize_import_no_torch_at_module_level():
+    root = Path(__file__).resolve().parents[1] / "src" / "tinct"
+    for module in (root / "io.py", root / "cli" / "colorize.py"):
+        tree = ast.parse(module.read_text())
+        imported = [alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names]
+        imported += [node.module for node in tree.body if isinstance(node, ast.ImportFrom)]
+        assert not [name for name in imported if name.split(".")[0] == "torch" or name.startswith("tinct.")], module
