@@ -5,6 +5,10 @@ NumPy entry points call it without copying. The formulas and constants are those
 scikit-image's ``rgb2lab`` / ``lab2rgb`` (sRGB primaries, D65 white), and the tests check
 agreement with scikit-image to 1e-4.
 
+Colorizing a photo uses only the NumPy half of this module (:func:`gray_to_lightness`,
+:func:`cielab_lightness`, :func:`lab_to_rgb_uint8`): torch is imported by the functions that
+take or make tensors, not by importing the module, so the inference path never loads it.
+
 Units used everywhere in tinct ("Lab units"):
     L in [0, 100], a and b roughly in [-110, 110]; RGB in [0, 1] (float) or [0, 255] (uint8).
 
@@ -20,9 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "LAB",
@@ -88,20 +95,42 @@ SEED_WEIGHTS = (0.21, 0.72, 0.07)  # seed 003's "0.21R + 0.72G + 0.07B"
 
 
 def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
+    import torch
+
     return torch.where(c > 0.04045, ((c.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92)
 
 
 def _linear_to_srgb(c: torch.Tensor) -> torch.Tensor:
+    import torch
+
     return torch.where(c > 0.0031308, 1.055 * c.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * c)
 
 
 def _lab_f(t: torch.Tensor) -> torch.Tensor:
+    import torch
+
     return torch.where(t > _EPSILON, t.clamp_min(_EPSILON) ** (1 / 3), _KAPPA_SLOPE * t + 16 / 116)
 
 
 def _lab_f_inv(t: torch.Tensor) -> torch.Tensor:
+    import torch
+
     cube = t.clamp_min(_F_INV_THRESHOLD)
     return torch.where(t > _F_INV_THRESHOLD, cube * cube * cube, (t - 16 / 116) / _KAPPA_SLOPE)
+
+
+# The same four curves for NumPy arrays (the inference path). On float64 they give the
+# torch functions' float64 results bit for bit (the tables below are built with them).
+def _srgb_to_linear_np(c: np.ndarray) -> np.ndarray:
+    return np.where(c > 0.04045, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92)
+
+
+def _linear_to_srgb_np(c: np.ndarray) -> np.ndarray:
+    return np.where(c > 0.0031308, 1.055 * np.maximum(c, 0.0031308) ** (1 / 2.4) - 0.055, 12.92 * c)
+
+
+def _lab_f_np(t: np.ndarray) -> np.ndarray:
+    return np.where(t > _EPSILON, np.maximum(t, _EPSILON) ** (1 / 3), _KAPPA_SLOPE * t + 16 / 116)
 
 
 def _mix(matrix, c0: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -123,6 +152,8 @@ def rgb_to_lab_torch(rgb: torch.Tensor, dim: int = -3) -> torch.Tensor:
     Returns:
         Lab tensor of the same shape: L in [0, 100], a/b in about [-110, 110].
     """
+    import torch
+
     _check_channels(rgb, dim, "rgb_to_lab")
     if not rgb.is_floating_point():
         raise TypeError(f"rgb_to_lab: expected a floating tensor in [0, 1], got {rgb.dtype}")
@@ -141,6 +172,8 @@ def lab_to_rgb_torch(lab: torch.Tensor, dim: int = -3, clamp: bool = True) -> to
     Returns:
         sRGB tensor of the same shape, in [0, 1] when ``clamp``.
     """
+    import torch
+
     _check_channels(lab, dim, "lab_to_rgb")
     l, a, b = lab.unbind(dim)
     fy = (l + 16) / 116
@@ -168,7 +201,7 @@ def _linear_rgb_of_lab(l: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.n
 
 
 @lru_cache(maxsize=1)
-def _max_chroma_table() -> torch.Tensor:
+def _max_chroma_table() -> np.ndarray:
     """Largest in-gamut CIELAB chroma for each (L, hue) cell, float32 ``(201, 360)``.
 
     Found by bisection on a fine grid, then eroded (minimum over neighbouring cells) so
@@ -185,9 +218,12 @@ def _max_chroma_table() -> torch.Tensor:
         for channel in _linear_rgb_of_lab(l, middle * cos, middle * sin):
             inside &= (channel >= 0) & (channel <= 1)
         low, high = np.where(inside, middle, low), np.where(inside, high, middle)
-    padded = torch.from_numpy(np.concatenate([low[:, -1:], low, low[:, :1]], axis=1))  # hue wraps around
-    eroded = -torch.nn.functional.max_pool2d(-padded[None, None], 3, stride=1, padding=(1, 0))[0, 0]
-    return eroded.float()
+    padded = np.concatenate([low[:, -1:], low, low[:, :1]], axis=1)  # hue wraps around
+    across_hue = np.minimum(np.minimum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
+    eroded = across_hue.copy()  # then across L, where the first and last rows have one neighbour
+    eroded[1:] = np.minimum(eroded[1:], across_hue[:-1])
+    eroded[:-1] = np.minimum(eroded[:-1], across_hue[1:])
+    return eroded.astype(np.float32)
 
 
 def fit_chroma_to_gamut(lab: torch.Tensor, dim: int = -3) -> torch.Tensor:
@@ -203,8 +239,10 @@ def fit_chroma_to_gamut(lab: torch.Tensor, dim: int = -3) -> torch.Tensor:
         Lab of the same shape whose colours lie in the sRGB gamut (to within the table's
         resolution: RGB overshoots of a few thousandths, removed by the final clip).
     """
+    import torch
+
     _check_channels(lab, dim, "fit_chroma_to_gamut")
-    table = _max_chroma_table().to(lab.device)
+    table = torch.from_numpy(_max_chroma_table()).to(lab.device)
     l, a, b = lab.unbind(dim)
     current = torch.hypot(a, b)
     row = (l.clamp(0, 100) * (_GAMUT_L_STEPS / 100)).round().long()
@@ -221,13 +259,13 @@ _LINEAR_LEVELS = 65535  # linear-light quantisation of the sRGB-encoding table (
 @lru_cache(maxsize=1)
 def _encode_table_u8() -> np.ndarray:
     """uint8 sRGB value of each of 65536 linear-light levels in [0, 1]."""
-    linear = torch.arange(_LINEAR_LEVELS + 1, dtype=torch.float64) / _LINEAR_LEVELS
-    return to_uint8(_linear_to_srgb(linear).numpy())
+    linear = np.arange(_LINEAR_LEVELS + 1, dtype=np.float64) / _LINEAR_LEVELS
+    return to_uint8(_linear_to_srgb_np(linear))
 
 
 def _lab_block_to_rgb_uint8(l: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     f32 = np.float32
-    table = _max_chroma_table().numpy()
+    table = _max_chroma_table()
     row = np.clip(l, 0, 100) * f32(_GAMUT_L_STEPS / 100) + f32(0.5)
     column = np.arctan2(b, a) * f32(_GAMUT_HUE_STEPS / (2 * np.pi)) + f32(_GAMUT_HUE_STEPS + 0.5)
     limit = table[row.astype(np.int32), column.astype(np.int32) % _GAMUT_HUE_STEPS]
@@ -296,6 +334,8 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
     Floating inputs keep their precision (float32 stays float32); integer inputs give float32.
     """
+    import torch
+
     x = _as_float_rgb(rgb)
     return rgb_to_lab_torch(torch.from_numpy(np.ascontiguousarray(x)), dim=-1).numpy()
 
@@ -307,6 +347,8 @@ def lab_to_rgb(lab: np.ndarray, clamp: bool = True) -> np.ndarray:
         raise ValueError(f"expected a Lab array of shape (..., 3), got {lab.shape}")
     if not np.issubdtype(lab.dtype, np.floating):
         lab = lab.astype(np.float32)
+    import torch
+
     return lab_to_rgb_torch(torch.from_numpy(np.ascontiguousarray(lab)), dim=-1, clamp=clamp).numpy()
 
 
@@ -336,8 +378,7 @@ def gray_to_lightness(gray: np.ndarray) -> np.ndarray:
         g = g.astype(np.float32) / 65535.0
     elif not np.issubdtype(g.dtype, np.floating):
         raise TypeError(f"gray_to_lightness: expected uint8, uint16 or float, got {g.dtype}")
-    y = _srgb_to_linear(torch.from_numpy(np.ascontiguousarray(g, dtype=np.float32)))
-    return (116 * _lab_f(y) - 16).numpy()
+    return _blockwise_lightness(np.asarray(g, dtype=np.float32), lambda block: _srgb_to_linear_np(block.astype(np.float64)))
 
 
 def lightness_to_gray_torch(l: torch.Tensor) -> torch.Tensor:
@@ -347,6 +388,8 @@ def lightness_to_gray_torch(l: torch.Tensor) -> torch.Tensor:
 
 def lightness_to_gray(l: np.ndarray) -> np.ndarray:
     """CIELAB L in [0, 100] -> gray sRGB value in [0, 1] of the neutral colour with that L."""
+    import torch
+
     fy = (torch.from_numpy(np.ascontiguousarray(l, dtype=np.float32)) + 16) / 116
     return _linear_to_srgb(_lab_f_inv(fy)).clamp(0, 1).numpy()
 
@@ -357,12 +400,35 @@ def cielab_lightness(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.dtype == np.uint8 and rgb.ndim >= 1 and rgb.shape[-1] == 3:
         # Linearise through a 256-entry table: a 12-megapixel photo in a fraction of a second.
-        lin = [_LINEAR_LUT_U8[rgb[..., i]] for i in range(3)]
-        y = torch.from_numpy(weights[0] * lin[0] + weights[1] * lin[1] + weights[2] * lin[2])
-    else:
-        lin = _srgb_to_linear(torch.from_numpy(np.ascontiguousarray(_as_float_rgb(rgb))))
-        y = weights[0] * lin[..., 0] + weights[1] * lin[..., 1] + weights[2] * lin[..., 2]
-    return (116 * _lab_f(y) - 16).numpy()
+        def luminance(block: np.ndarray) -> np.ndarray:
+            lin = [_LINEAR_LUT_U8[block[:, i]] for i in range(3)]  # float32, as the weighted sum
+            return weights[0] * lin[0] + weights[1] * lin[1] + weights[2] * lin[2]
+
+        return _blockwise_lightness(rgb, luminance, channels=3)
+    x = _as_float_rgb(rgb)
+
+    def luminance(block: np.ndarray) -> np.ndarray:
+        lin = _srgb_to_linear_np(block.astype(np.float64))
+        return weights[0] * lin[:, 0] + weights[1] * lin[:, 1] + weights[2] * lin[:, 2]
+
+    return _blockwise_lightness(x, luminance, channels=3, dtype=x.dtype)
+
+
+_LIGHTNESS_BLOCK = 1 << 18  # pixels per block: temporaries stay small at any photo size
+
+
+def _blockwise_lightness(values: np.ndarray, luminance, channels: int = 0, dtype=np.float32) -> np.ndarray:
+    """CIELAB L of ``values`` (``(...)`` or ``(..., channels)``), block by block: ``luminance``
+    maps a flat block (``(n,)`` or ``(n, channels)``) to relative luminance Y, and
+    ``116 f(Y) - 16`` is taken in float64 and stored as ``dtype``. NumPy only: torch's float32
+    path (used before) agrees to within one float32 step (<= 8e-6 in L)."""
+    shape = values.shape[:-1] if channels else values.shape
+    flat = values.reshape(-1, channels) if channels else values.reshape(-1)
+    out = np.empty(len(flat), dtype=dtype)
+    for start in range(0, len(flat), _LIGHTNESS_BLOCK):
+        y = luminance(flat[start : start + _LIGHTNESS_BLOCK])
+        out[start : start + _LIGHTNESS_BLOCK] = 116 * _lab_f_np(np.asarray(y, dtype=np.float64)) - 16
+    return out.reshape(shape)
 
 
 def _weighted_luma(rgb: np.ndarray, weights: tuple[float, float, float]) -> np.ndarray:
@@ -386,7 +452,5 @@ def chroma(lab: np.ndarray) -> np.ndarray:
     return np.hypot(lab[..., 1], lab[..., 2])
 
 
-_LINEAR_LUT_U8 = _srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0).to(torch.float32).numpy()
-_LIGHTNESS_LUT_U8 = (
-    116 * _lab_f(_srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)) - 16
-).to(torch.float32).numpy()
+_LINEAR_LUT_U8 = _srgb_to_linear_np(np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+_LIGHTNESS_LUT_U8 = (116 * _lab_f_np(_srgb_to_linear_np(np.arange(256, dtype=np.float64) / 255.0)) - 16).astype(np.float32)
