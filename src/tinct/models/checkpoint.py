@@ -6,8 +6,15 @@ unpickled. Its header metadata key ``"tinct"`` holds JSON:
     {"format_version": 1, "model": "<registered name>", "config": {...typed config...},
      "data_manifest_sha256": "..." | null, "metrics": {...}, "extra": {...}}
 
-Shipped weights live in ``tinct/weights/<name>.safetensors`` and are verified against
-``tinct/weights/SHA256SUMS`` before use.
+Shipped weights live in ``tinct/weights/<name>.safetensors`` (with their ONNX export
+``<name>.onnx`` beside them, see :mod:`tinct.engine`); every file there is verified against
+``tinct/weights/SHA256SUMS`` before use, and a file without a line in it is refused.
+
+Finding, verifying and describing a checkpoint (:func:`resolve_model_path`,
+:func:`read_checkpoint_info`) reads the header as JSON and needs neither torch nor the
+model families: colorizing with an ONNX export never imports torch. A damaged checkpoint
+(a description that is not an object, no model name, settings of the wrong type or that do
+not fit the stored tensors) raises ``ValueError`` with one line that names the file.
 """
 
 from __future__ import annotations
@@ -15,36 +22,48 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from safetensors import safe_open
-from safetensors.torch import save
 
-from tinct.io import atomic_file
 from tinct.models.registry import UnknownModelError, build_config, list_models, model_class
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "FORMAT_VERSION",
     "DEFAULT_MODEL",
     "save_checkpoint",
     "read_checkpoint_info",
+    "read_safetensors_header",
     "load",
     "resolve_model_path",
     "shipped_models",
     "sha256_file",
+    "verify_shipped_file",
+    "record_shipped_sum",
     "WEIGHTS_DIR",
 ]
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "tinct-v1"
+SUMS_NAME = "SHA256SUMS"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (remembered per path, size and modification time)."""
+    stat = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -52,13 +71,15 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-STORAGE_DTYPES = {"float32": None, "float16": torch.float16}
+STORAGE_DTYPES = ("float32", "float16")
 
 
 def _tensors_of(model, storage: str = "float32") -> dict[str, torch.Tensor]:
+    import torch
+
     if storage not in STORAGE_DTYPES:
         raise ValueError(f"storage must be one of {sorted(STORAGE_DTYPES)}, got {storage!r}")
-    dtype = STORAGE_DTYPES[storage]
+    dtype = torch.float16 if storage == "float16" else None
     tensors = {}
     for key, value in model.state_dict().items():
         tensor = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
@@ -82,6 +103,10 @@ def save_checkpoint(
     ``storage="float16"`` stores floating-point tensors at half precision (half the file
     size); :func:`load` casts them back to the model's float32 parameters.
     """
+    from safetensors.torch import save
+
+    from tinct.io import atomic_file
+
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: checkpoints are .safetensors files")
@@ -99,38 +124,126 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON description stored in a checkpoint; ValueError if the file is not one."""
+# Bytes per element of the safetensors dtypes.
+_DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+_MAX_HEADER = 100_000_000  # the format's own limit on the JSON header
+
+
+def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, dict]]:
+    """The header of a safetensors file, read as JSON without torch: ``(metadata, tensors)``,
+    ``tensors`` mapping each name to ``{"dtype", "shape", "data_offsets"}``.
+
+    The layout is checked (header size, each tensor's byte range against its dtype and
+    shape, the file's length); ``ValueError`` naming the file if it is not a safetensors file.
+    """
     path = Path(path)
+
+    def damaged(reason: str) -> ValueError:
+        return ValueError(f"{path}: not a safetensors checkpoint ({reason})")
+
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"{path}: not a safetensors checkpoint ({exc})") from None
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            prefix = handle.read(8)
+            length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+            if not 0 < length <= min(size - 8, _MAX_HEADER):
+                raise damaged(f"its header length field reads {length}; the file has {size} bytes")
+            header = json.loads(handle.read(length))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged(f"header is not JSON: {exc}") from None
+    except IsADirectoryError:
+        raise damaged("a folder") from None
+    if not isinstance(header, dict):
+        raise damaged("header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise damaged("__metadata__ is not a map of strings")
+    data_size = size - 8 - length
+    for name, entry in header.items():
+        try:
+            itemsize = _DTYPE_SIZES[entry["dtype"]]
+            begin, end = (int(v) for v in entry["data_offsets"])
+            count = math.prod(int(d) for d in entry["shape"])
+        except (KeyError, TypeError, ValueError):
+            raise damaged(f"tensor {name!r} has no valid dtype, shape and data_offsets") from None
+        if not 0 <= begin <= end <= data_size or end - begin != count * itemsize:
+            raise damaged(f"tensor {name!r}: bytes {begin}..{end} do not hold {entry['dtype']} {entry['shape']} in {data_size} bytes of data")
+    return metadata, header
+
+
+def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON description stored in a checkpoint (without torch); ValueError naming the
+    file if it is not one or its description is damaged (not an object, no model name,
+    config not an object, another format version)."""
+    path = Path(path)
+    metadata, _ = read_safetensors_header(path)
     if "tinct" not in metadata:
         raise ValueError(f"{path}: safetensors file without a tinct model description")
-    info = json.loads(metadata["tinct"])
+    try:
+        info = json.loads(metadata["tinct"])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: the tinct model description is not JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: the tinct model description is a JSON {type(info).__name__}, expected an object")
     version = info.get("format_version")
     if version != FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format version {version}, this tinct reads {FORMAT_VERSION}")
+    if not isinstance(info.get("model"), str) or not info["model"]:
+        raise ValueError(f"{path}: the tinct model description has no 'model' (the model family's name)")
+    info.setdefault("config", {})
+    if not isinstance(info["config"], dict):
+        raise ValueError(f"{path}: the tinct model description's 'config' is a {type(info['config']).__name__}, expected an object")
     return info
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import safe_open
+
     with safe_open(str(path), framework="pt") as handle:
         return {key: handle.get_tensor(key) for key in handle.keys()}
 
 
 def _shipped_sums() -> dict[str, str]:
-    sums_file = WEIGHTS_DIR / "SHA256SUMS"
+    sums_file = WEIGHTS_DIR / SUMS_NAME
     if not sums_file.exists():
         return {}
     sums = {}
-    for line in sums_file.read_text().splitlines():
+    for number, line in enumerate(sums_file.read_text().splitlines(), 1):
         if line.strip():
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest
+            parts = line.split()
+            if len(parts) != 2 or len(parts[0]) != 64:
+                raise ValueError(f"{sums_file}:{number}: expected 'SHA256  NAME', got {line!r}")
+            sums[parts[1].lstrip("*")] = parts[0]
     return sums
+
+
+def verify_shipped_file(path: Path) -> str:
+    """Check a file of ``tinct/weights`` against ``SHA256SUMS``; returns its SHA-256.
+
+    ValueError naming the file when it has no line there (unverified weights are refused)
+    or its digest differs (the package is damaged).
+    """
+    expected = _shipped_sums().get(path.name)
+    if expected is None:
+        raise ValueError(f"{path}: no line for it in weights/{SUMS_NAME}; refusing unverified weights")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ValueError(f"{path}: SHA-256 does not match weights/{SUMS_NAME}; the package is damaged")
+    return actual
+
+
+def record_shipped_sum(path: Path) -> str:
+    """Put ``path``'s SHA-256 into ``weights/SHA256SUMS`` (its line replaced or added; lines
+    sorted by name, in ``sha256sum`` format); returns the digest. Part of the release recipe:
+    ``tinct export`` calls it for the exports it writes beside the shipped weights."""
+    from tinct.io import atomic_file
+
+    sums = _shipped_sums()
+    sums[path.name] = digest = sha256_file(path)
+    with atomic_file(WEIGHTS_DIR / SUMS_NAME, "w") as handle:
+        handle.writelines(f"{sums[name]}  {name}\n" for name in sorted(sums))
+    return digest
 
 
 def shipped_models() -> dict[str, Path]:
@@ -139,6 +252,9 @@ def shipped_models() -> dict[str, Path]:
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """The checkpoint file that ``name_or_path`` names: a ``.safetensors`` file, a run folder
+    (its best, last or model ``.safetensors``), ``"default"`` or a shipped name (verified
+    against ``SHA256SUMS``). FileNotFoundError, ValueError or UnknownModelError otherwise."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".safetensors" or candidate.exists():
         if not candidate.exists():
@@ -154,11 +270,8 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
         name = DEFAULT_MODEL
     shipped = shipped_models()
     if name in shipped:
-        path = shipped[name]
-        expected = _shipped_sums().get(path.name)
-        if expected is not None and sha256_file(path) != expected:
-            raise ValueError(f"{path}: SHA-256 does not match weights/SHA256SUMS; the package is damaged")
-        return path
+        verify_shipped_file(shipped[name])
+        return shipped[name]
     families = list_models()
     if name in families:
         raise ValueError(
@@ -171,21 +284,85 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+_JSON_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _fits(value: Any, annotation: str) -> bool | None:
+    """Whether a JSON value fits a config annotation (``int``, ``float``, ``bool``, ``str``,
+    ``tuple[X, ...]``); None for annotations this does not judge."""
+    if annotation.startswith("tuple[") and annotation.endswith(", ...]"):
+        inner = annotation[len("tuple[") : -len(", ...]")]
+        if not isinstance(value, (list, tuple)):
+            return False
+        fits = [_fits(item, inner) for item in value]
+        return None if None in fits else all(fits)
+    expected = _JSON_TYPES.get(annotation)
+    if expected is None:
+        return None
+    if isinstance(value, bool) or expected is bool:
+        return isinstance(value, bool) and expected is bool
+    if expected is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, expected)
+
+
+def _check_config_types(path: Path, family: str, values: dict[str, Any]) -> None:
+    """ValueError naming the file and the key when a stored setting has the wrong JSON type."""
+    for field in dataclasses.fields(model_class(family).Config):
+        annotation = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+        if field.name in values and _fits(values[field.name], annotation) is False:
+            value = values[field.name]
+            raise ValueError(
+                f"{path}: config {field.name!r} of model {family!r} must be {annotation}, "
+                f"got {value!r} ({type(value).__name__})"
+            )
+
+
+def _check_shapes(path: Path, family: str, own: dict[str, Any], stored: dict[str, dict]) -> None:
+    """ValueError (one line) when the stored tensors are not those the stored config builds."""
+    missing = [k for k in own if k not in stored]
+    unexpected = [k for k in stored if k not in own]
+    wrong = [k for k in own if k in stored and list(own[k].shape) != list(stored[k]["shape"])]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} of another shape (first {k}: {tuple(stored[k]['shape'])} in the file, "
+                     f"{tuple(own[k].shape)} for the config)")
+    if missing:
+        parts.append(f"{len(missing)} missing (first {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
+    raise ValueError(f"{path}: weights do not fit model {family!r} as its stored config builds it: tensors " + "; ".join(parts))
+
+
 def load(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu"):
     """Rebuild a model from shipped weights (by name) or a checkpoint file, in eval mode.
 
     ``name_or_path`` is ``"default"``, the name of shipped weights (``tinct models`` lists
     them), a ``.safetensors`` checkpoint, or a run folder holding ``best.safetensors``.
+    A damaged checkpoint raises ValueError with one line naming the file.
     """
+    import torch
+
     path = resolve_model_path(name_or_path)
     info = read_checkpoint_info(path)
-    cls = model_class(info["model"])
-    model = cls(build_config(info["model"], info["config"]))
+    family = info["model"]
+    try:
+        cls = model_class(family)
+    except UnknownModelError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    _check_config_types(path, family, info["config"])
+    try:
+        model = cls(build_config(family, info["config"]))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    _, stored = read_safetensors_header(path)
+    _check_shapes(path, family, model.state_dict(), stored)
     tensors = _read_tensors(path)
     if isinstance(model, torch.nn.Module):
-        missing, unexpected = model.load_state_dict(tensors, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{path}: weights do not fit model {info['model']!r} (missing {missing}, unexpected {unexpected})")
+        model.load_state_dict(tensors)
         model.to(device).eval()
     else:
         model.load_state_dict({k: v.numpy() for k, v in tensors.items()})
