@@ -148,7 +148,7 @@ def main() -> int:
             with torch.inference_mode():
                 for photo in photos:
                     squares, boxes = colorizer.working_squares([photo])
-                    network_outputs[size].append((model(squares), boxes[0]))
+                    network_outputs[size].append((model(torch.from_numpy(squares)), boxes[0]))
         with torch.inference_mode():
             abs_ = [colorizer.crop_to_content(model.decode(out), [box])[0] for out, box in network_outputs[size]]
         outputs = [colorizer.compose(p, ab) for p, ab in zip(photos, abs_)]

@@ -32,7 +32,7 @@ for size in (144, 192, 240):
         outs = []
         for p, ab in zip(photos, abs_):
             h, w = p.lightness.shape
-            full = F.interpolate(ab[None].float(), size=(h, w), mode="bilinear", align_corners=False)
+            full = F.interpolate(torch.from_numpy(ab)[None], size=(h, w), mode="bilinear", align_corners=False)
             if guide:
                 r = max(2, round(max(h, w) / size * 2))
                 full = guided(torch.from_numpy(p.lightness)[None, None].float() / 100, full, r, 1e-3)

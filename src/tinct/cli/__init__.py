@@ -1,6 +1,10 @@
 """The ``tinct`` command. Each subcommand lives in ``tinct/cli/<name>.py`` with
-``add_parser(subparsers)`` (which sets ``func=run``) and ``run(args) -> int``; heavy imports
-stay inside ``run`` so that ``tinct --help`` is instant.
+``add_parser(subparsers)`` (which sets ``func=run``) and ``run(args) -> int``.
+
+Start-up is kept short: this module and the subcommand modules import only the standard
+library at module level (``import tinct`` itself is light), heavy imports stay inside
+``run``, and only the subcommand being run is imported with its arguments; the others are
+listed from :data:`SUBCOMMANDS` for ``--help``.
 """
 
 from __future__ import annotations
@@ -8,34 +12,79 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from tinct import __version__
 
-SUBCOMMANDS = ["colorize", "models", "train", "evaluate", "compare", "serve", "gradcheck"]
+# Name -> one-line help shown by `tinct --help` (each module's add_parser gives the same).
+SUBCOMMANDS = {
+    "colorize": "colorize photos, folders or globs",
+    "models": "list model families and shipped weights",
+    "export": "export a model to ONNX for the fast inference engine",
+    "train": "train a model on your photos (resumable, torchrun-ready)",
+    "evaluate": "score a model or a folder of outputs on held-out truths (with the gray baseline)",
+    "compare": "leaderboard of several models (and the gray baseline) on the same held-out images",
+    "serve": "start a local web page for colorizing photos",
+    "gradcheck": "check the NumPy network's gradients and the XOR test",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first argument that is not an option)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+    return None
+
+
+def _add_subcommand(subparsers, name: str) -> bool:
+    try:
+        module = importlib.import_module(f"tinct.cli.{name}")
+    except ModuleNotFoundError as exc:  # a subcommand not present in this build
+        if exc.name != f"tinct.cli.{name}":
+            raise
+        return False
+    module.add_parser(subparsers)
+    return True
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand it names is imported and given its
+    arguments (the rest are listed by name and help), without it every subcommand is built."""
     parser = argparse.ArgumentParser(prog="tinct", description="Bring black-and-white photos to colour.")
     parser.add_argument("--version", action="version", version=f"tinct {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"tinct.cli.{name}")
-        except ModuleNotFoundError as exc:  # a subcommand not present in this build
-            if exc.name != f"tinct.cli.{name}":
-                raise
-            continue
-        module.add_parser(subparsers)
+    wanted = _requested(argv) if argv is not None else None
+    for name, summary in SUBCOMMANDS.items():
+        if argv is None or name == wanted:
+            _add_subcommand(subparsers, name)
+        else:
+            subparsers.add_parser(name, help=summary, add_help=False)
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # tinct's own notes (e.g. "running in torch") read as one line, like its errors.
+    if issubclass(category, UserWarning) and "tinct" in filename.replace("\\", "/").split("/"):
+        print(f"tinct: {message}", file=sys.stderr if file is None else file)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    warnings.showwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("tinct: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = _default_showwarning
 
 
 if __name__ == "__main__":

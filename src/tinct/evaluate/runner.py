@@ -350,7 +350,7 @@ def _model_system(model, name: str, held_out: str) -> _System:
     from tinct.infer import Colorizer
     from tinct.io import Photo
 
-    colorizer = model if isinstance(model, Colorizer) else Colorizer(model)
+    colorizer = model if isinstance(model, Colorizer) else Colorizer(model, engine="torch")
 
     def produce(item: Item, truth: np.ndarray):
         # Exactly the truth's CIELAB L, in float: no 8-bit rounding of the input.
@@ -417,7 +417,7 @@ def compare_models(
     optional = _OptionalMetrics(fid_weights, lpips_weights, lpips_backbone)
     systems, names = [], set()
     for spec in models:
-        colorizer = Colorizer(spec, threads=threads)
+        colorizer = Colorizer(spec, threads=threads, engine="torch")  # evaluation stays in torch
         name = colorizer.name
         if name in names or name == BASELINE_NAME:
             name = str(spec)
