@@ -223,3 +223,13 @@ def test_export_of_shipped_weights_records_its_sum(weights_copy, capsys):
 
     assert f"{sha256_file(weights_copy / 'tinct-v0.onnx')}  tinct-v0.onnx" in sums.read_text().splitlines()
     assert Colorizer("tinct-v0", threads=1).engine == "onnx"
+
+
+def test_colorize_command_takes_the_engine(tiny_checkpoint, tmp_path, capsys):
+    Image.fromarray(gray_ramp(), "L").save(tmp_path / "g.png")
+    assert main(["colorize", str(tmp_path / "g.png"), "-m", str(tiny_checkpoint), "--engine", "torch", "-q"]) == 0
+    assert main(["colorize", str(tmp_path / "g.png"), "-m", str(tiny_checkpoint), "--engine", "onnx", "-q", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"tinct colorize: {tiny_checkpoint}: no ONNX export (tiny.onnx); write it with: tinct export {tiny_checkpoint}"
+    assert main(["export", str(tiny_checkpoint)]) == 0
+    assert main(["colorize", str(tmp_path / "g.png"), "-m", str(tiny_checkpoint), "--engine", "onnx", "-q", "--overwrite"]) == 0

@@ -39,6 +39,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=4, help="photos per forward pass (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+    p.add_argument("--engine", choices=("auto", "onnx", "torch"), default="auto", help="auto: ONNX Runtime for models with an export (tinct export), else torch (default: %(default)s)")
     p.add_argument("--suffix", default="_color", help="suffix for outputs written beside inputs (default: %(default)s)")
     p.add_argument(
         "--max-megapixels",
@@ -462,7 +463,7 @@ def run(args: argparse.Namespace) -> int:
         from tinct.infer import Colorizer
 
         try:
-            colorizer = Colorizer(args.model, threads=args.threads, batch_size=args.batch_size)
+            colorizer = Colorizer(args.model, threads=args.threads, batch_size=args.batch_size, engine=args.engine)
         except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
             return _error(str(exc).strip("'\""))
         model_name = colorizer.name
