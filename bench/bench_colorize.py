@@ -1,20 +1,28 @@
-"""Speed, memory and size-consistency of the shipped model (issue targets of the v1 model).
+"""Whole-command speed and memory of ``tinct colorize``, ONNX Runtime against torch, and the
+shipped model's forward ratio and size consistency.
 
-    .venv/bin/python bench/bench_colorize.py [--model default] [--threads 2]
+    .venv/bin/python bench/bench_colorize.py [--model default] [--threads 2] [--sections ...]
 
-Measures, on this machine:
-1. one forward pass at 256 x 256 of the shipped model and of ``zhang16`` at full published
-   width, timed alternately in this one process (median of repeats) -> their ratio;
-2. ``tinct colorize`` of a 12-megapixel gray JPEG to JPEG and of a 1-megapixel one, in a
-   fresh process each: the time the command reports for the photo (read, colorize, write)
-   and the whole command's wall time including Python start-up, plus peak memory (max RSS);
-3. consistency: a photo at 0.5x, 1x and 2x its size, colorized, resized to a common size:
-   mean CIELAB delta-ab between the results (cbsd68 photos, benchmark-only folder).
+Sections (all by default):
+``commands``     wall time of whole commands, each in a fresh process, median of ``--repeats``
+                 (5): ``tinct --help``, and ``tinct colorize`` of a 1-megapixel and a
+                 12-megapixel gray JPEG to JPEG with each engine (``--engine onnx|torch``).
+                 Python's start-up, imports and model loading are included: a user waits
+                 for all of it. The time the command reports for the photo is shown beside.
+``memory``       peak resident memory (the child's max RSS from ``wait4``) of those commands at
+                 12 and 100 megapixels (a 10000 x 10000 gray JPEG), each engine.
+``forward``      one forward pass at 256 x 256 of the shipped model and of ``zhang16`` at full
+                 published width, in torch, timed alternately in this process -> their ratio.
+``consistency``  a photo at 0.5x, 1x and 2x its size, colorized, resized to a common size:
+                 mean CIELAB delta-ab between the results (cbsd68 photos, benchmark-only folder).
+
+Timings depend on what else the machine runs; say so with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -24,36 +32,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-
-
-def forward_ratio(model_name: str, repeats: int) -> dict:
-    from tinct.models import create_model, load
-
-    shipped = load(model_name).eval()
-    zhang = create_model("zhang16", width_multiplier=1.0).eval()
-    x = torch.full((1, 1, 256, 256), 50.0) + torch.rand(1, 1, 256, 256) * 10
-    times = {"shipped": [], "zhang16": []}
-    with torch.inference_mode():
-        for model in (shipped, zhang):  # warm-up
-            model.predict_ab(x)
-        for _ in range(repeats):
-            for key, model in (("shipped", shipped), ("zhang16", zhang)):
-                start = time.perf_counter()
-                model.predict_ab(x)
-                times[key].append(time.perf_counter() - start)
-    shipped_s, zhang_s = statistics.median(times["shipped"]), statistics.median(times["zhang16"])
-    return {
-        "shipped_ms": 1000 * shipped_s,
-        "zhang16_ms": 1000 * zhang_s,
-        "ratio": shipped_s / zhang_s,
-        "shipped_params": shipped.num_parameters(),
-        "zhang16_params": zhang.num_parameters(),
-    }
+TINCT = REPO / ".venv" / "bin" / "tinct"
+SECTIONS = ("commands", "memory", "forward", "consistency")
+SIZES = {"1 MP": (1155, 866), "12 MP": (4000, 3000), "100 MP": (10000, 10000)}
 
 
 def make_gray_jpeg(path: Path, width: int, height: int) -> Path:
@@ -67,42 +52,103 @@ def make_gray_jpeg(path: Path, width: int, height: int) -> Path:
     return path
 
 
-def timed_colorize(model_name: str, source: Path, threads: int, repeats: int) -> dict:
-    reported, wall, peak_mb = [], [], []
-    for i in range(repeats):
-        out = source.with_name(f"{source.stem}_out{i}.jpg")
-        command = [str(REPO / ".venv" / "bin" / "tinct"), "colorize", str(source), "-o", str(out), "-m", model_name]
-        command += ["--threads", str(threads)]
-        # Each run in its own `time -v`-like wrapper: a child Python that reports its own max RSS.
-        wrapper = (
-            "import resource, subprocess, sys, time;"
-            "t = time.perf_counter(); r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-            "w = time.perf_counter() - t;"
-            "print(r.stderr, file=sys.stderr);"
-            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-        )
-        done = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True, check=True)
-        seconds, max_rss_kb = done.stdout.split()
-        match = re.search(r"colorized 1 photo in ([0-9.]+) s", done.stderr)
-        if match is None:
-            raise RuntimeError(f"unexpected output: {done.stderr}")
-        reported.append(float(match.group(1)))
-        wall.append(float(seconds))
-        peak_mb.append(int(max_rss_kb) / 1024)
-    return {
-        "photo_seconds": statistics.median(reported),
-        "command_seconds": statistics.median(wall),
-        "peak_mb": max(peak_mb),
-    }
+def run_command(command: list[str]) -> tuple[float, float, str]:
+    """Run ``command`` in a fresh process: (wall seconds, peak RSS in MB, stderr).
+
+    ``os.wait4`` gives the resource use of exactly that child (its max RSS), with no wrapper
+    process whose own memory or start-up would be counted.
+    """
+    with tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {stderr.strip()}")
+    return seconds, usage.ru_maxrss / 1024, stderr
 
 
-def consistency(model_name: str, count: int) -> dict:
+def colorize_command(model: str, source: Path, engine: str, threads: int) -> list[str]:
+    target = source.with_name(f"{source.stem}_{engine}.jpg")
+    command = [str(TINCT), "colorize", str(source), "-o", str(target), "--overwrite", "-m", model, "--threads", str(threads)]
+    if engine != "auto":
+        command += ["--engine", engine]
+    if "100MP" in source.name:
+        command += ["--max-megapixels", "150"]  # above the default limit on purpose
+    return command
+
+
+def photo_seconds(stderr: str) -> float | None:
+    match = re.search(r"colorized 1 photo in ([0-9.]+) s", stderr)
+    return float(match.group(1)) if match else None
+
+
+def commands(model: str, threads: int, repeats: int, folder: Path, engines: list[str]) -> None:
+    help_times = [run_command([str(TINCT), "--help"])[0] for _ in range(repeats)]
+    print(f"tinct --help: median {statistics.median(help_times):.3f} s over {repeats} (target <= 0.3 s)")
+    targets = {"1 MP": 0.6, "12 MP": 1.2}
+    for label in ("1 MP", "12 MP"):
+        source = make_gray_jpeg(folder / f"gray_{label.replace(' ', '')}.jpg", *SIZES[label])
+        for engine in engines:
+            runs = [run_command(colorize_command(model, source, engine, threads)) for _ in range(repeats)]
+            walls = [r[0] for r in runs]
+            photo = [s for s in (photo_seconds(r[2]) for r in runs) if s is not None]
+            photo_note = f", of which the photo {statistics.median(photo):.2f} s" if photo else ""
+            print(
+                f"tinct colorize {label} JPEG->JPEG, --engine {engine}: whole command median "
+                f"{statistics.median(walls):.2f} s (min {min(walls):.2f}, max {max(walls):.2f}){photo_note}; "
+                f"peak {max(r[1] for r in runs):.0f} MB (target <= {targets[label]} s)"
+            )
+
+
+def memory(model: str, threads: int, folder: Path, engines: list[str]) -> None:
+    targets = {"12 MP": 400, "100 MP": 1500}
+    for label in ("12 MP", "100 MP"):
+        source = folder / f"gray_{label.replace(' ', '')}.jpg"
+        if not source.exists():
+            make_gray_jpeg(source, *SIZES[label])
+        for engine in engines:
+            seconds, peak, _ = run_command(colorize_command(model, source, engine, threads))
+            print(f"peak memory {label}, --engine {engine}: {peak:.0f} MB in {seconds:.1f} s (target <= {targets[label]} MB)")
+
+
+def forward_ratio(model_name: str, repeats: int, threads: int) -> None:
+    import torch
+
+    from tinct.models import create_model, load
+
+    torch.set_num_threads(threads)
+    shipped = load(model_name).eval()
+    zhang = create_model("zhang16", width_multiplier=1.0).eval()
+    x = torch.full((1, 1, 256, 256), 50.0) + torch.rand(1, 1, 256, 256) * 10
+    times = {"shipped": [], "zhang16": []}
+    with torch.inference_mode():
+        for model in (shipped, zhang):  # warm-up
+            model.predict_ab(x)
+        for _ in range(repeats):
+            for key, model in (("shipped", shipped), ("zhang16", zhang)):
+                start = time.perf_counter()
+                model.predict_ab(x)
+                times[key].append(time.perf_counter() - start)
+    shipped_s, zhang_s = statistics.median(times["shipped"]), statistics.median(times["zhang16"])
+    print(
+        f"forward 256x256 (torch): shipped {1000 * shipped_s:.1f} ms ({shipped.num_parameters() / 1e6:.2f} M params), "
+        f"zhang16 full width {1000 * zhang_s:.1f} ms ({zhang.num_parameters() / 1e6:.2f} M params), "
+        f"ratio {shipped_s / zhang_s:.4f} (target <= 0.1)"
+    )
+
+
+def consistency(model_name: str, count: int) -> None:
     from tinct.color import rgb_to_lab
     from tinct.infer import Colorizer
 
     folder = DATA / "cbsd68"
     if not folder.is_dir():
-        return {"skipped": f"{folder} not present"}
+        print(f"consistency: skipped ({folder} not present)")
+        return
     colorizer = Colorizer(model_name)
     per_image = []
     for path in sorted(folder.glob("*.png"))[:count]:
@@ -117,7 +163,10 @@ def consistency(model_name: str, count: int) -> dict:
         per_image.append(
             max(float(np.hypot(*(results[i][..., 1:] - results[j][..., 1:]).transpose(2, 0, 1)).mean()) for i, j in pairs)
         )
-    return {"images": len(per_image), "mean_delta_ab_worst_pair": float(np.mean(per_image)), "max": float(np.max(per_image))}
+    print(
+        f"consistency over {len(per_image)} cbsd68 photos at 0.5x/1x/2x ({colorizer.engine} engine): mean delta-ab "
+        f"(worst pair) {np.mean(per_image):.2f}, max {np.max(per_image):.2f} (target < 3)"
+    )
 
 
 def main() -> int:
@@ -125,32 +174,26 @@ def main() -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--engines", default="onnx,torch", help="engines to compare (default: %(default)s)")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of: " + ", ".join(SECTIONS))
     parser.add_argument("--consistency-images", type=int, default=68)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    ratio = forward_ratio(args.model, args.repeats)
-    print(
-        f"forward 256x256: shipped {ratio['shipped_ms']:.1f} ms ({ratio['shipped_params'] / 1e6:.2f} M params), "
-        f"zhang16 full width {ratio['zhang16_ms']:.1f} ms ({ratio['zhang16_params'] / 1e6:.2f} M params), "
-        f"ratio {ratio['ratio']:.4f} (target <= 0.1)"
-    )
+    sections = [s for s in args.sections.split(",") if s]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
+    engines = [e for e in args.engines.split(",") if e]
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)")
     with tempfile.TemporaryDirectory() as tmp:
-        for label, (w, h) in (("12 MP", (4000, 3000)), ("1 MP", (1155, 866))):
-            source = make_gray_jpeg(Path(tmp) / f"gray_{w}x{h}.jpg", w, h)
-            result = timed_colorize(args.model, source, args.threads, args.repeats if w < 2000 else 3)
-            print(
-                f"tinct colorize {label} ({w}x{h}) JPEG->JPEG: {result['photo_seconds']:.2f} s per photo "
-                f"(command incl. start-up {result['command_seconds']:.2f} s), peak memory {result['peak_mb']:.0f} MB"
-            )
-    result = consistency(args.model, args.consistency_images)
-    if "skipped" in result:
-        print(f"consistency: skipped ({result['skipped']})")
-    else:
-        print(
-            f"consistency over {result['images']} cbsd68 photos at 0.5x/1x/2x: mean delta-ab (worst pair) "
-            f"{result['mean_delta_ab_worst_pair']:.2f}, max {result['max']:.2f} (target < 3)"
-        )
+        if "commands" in sections:
+            commands(args.model, args.threads, args.repeats, Path(tmp), engines)
+        if "memory" in sections:
+            memory(args.model, args.threads, Path(tmp), engines)
+    if "forward" in sections:
+        forward_ratio(args.model, args.repeats, args.threads)
+    if "consistency" in sections:
+        consistency(args.model, args.consistency_images)
     return 0
 
 
