@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tinct.nn import SGD, Adam, Network, fit_with_lr_rounds
+from tinct.nn import SGD, Adam, ClippedSGD, Network, fit_with_lr_rounds
 from tinct.nn.activations import ACTIVATION_NAMES, Sigmoid, Softmax, sigmoid, softmax
 from tinct.nn.gradcheck import RATIO_THRESHOLD, GradientCheckResult, check_all_configurations, gradient_ratios
 from tinct.nn.losses import CrossEntropyLoss
@@ -29,12 +29,13 @@ def test_gradient_check_covers_every_activation_loss_and_l2(gradient_check_resul
         assert any(f"output={name} " in c for c in configurations), name
     assert any("loss=cross_entropy" in c for c in configurations)
     assert any("loss=mse" in c for c in configurations)
+    assert any("loss=sse" in c for c in configurations)
     assert any(c.endswith("l2=0") for c in configurations)
     assert any(c.endswith("l2=0.01") for c in configurations)
     assert any(c.endswith("l2=0.01/N") for c in configurations)
-    # 25 MSE pairs + 5 cross-entropy, each with 3 L2 settings, 6 parameter arrays each.
-    assert len(configurations) == 90
-    assert len(gradient_check_results) == 90 * 6
+    # 36 MSE pairs + 6 cross-entropy + 6 SSE, each with 3 L2 settings, 6 parameter arrays each.
+    assert len(configurations) == 144
+    assert len(gradient_check_results) == 144 * 6
 
 
 def test_every_gradient_ratio_is_below_threshold(gradient_check_results):
@@ -211,6 +212,22 @@ def test_sgd_step():
     np.testing.assert_allclose(parameter, [[0.9, -0.8]], rtol=0, atol=1e-15)
 
 
+def test_clipped_sgd_is_seed003s_rule_by_hand():
+    # Seed 003: W2 -= clip(lr * G2 * s, -b, b); W1 -= clip(lr**2 * G1 * s, -b, b), b = 0.01 * batch * s.
+    first, second = np.array([1.0, 1.0, 1.0]), np.array([0.0, 0.0])
+    rule = ClippedSGD(learning_rate=0.1, scale=0.2, bound=0.01 * 50 * 0.2, powers=[2, 1])
+    rule.step([first, second], [np.array([1.0, 100.0, -1000.0]), np.array([2.0, -9.0])])
+    # first: 0.01 * 0.2 * g = 0.002, 0.2 (clipped to 0.1), -2 (clipped to -0.1)
+    np.testing.assert_allclose(first, [0.998, 0.9, 1.1], rtol=0, atol=1e-15)
+    # second: 0.1 * 0.2 * g = 0.04, -0.18 (clipped to -0.1)
+    np.testing.assert_allclose(second, [-0.04, 0.1], rtol=0, atol=1e-15)
+    assert rule.state_dict() == {"learning_rate": 0.1}
+    with pytest.raises(ValueError, match="2 learning-rate powers for 1 parameter arrays"):
+        rule.step([first], [first])
+    with pytest.raises(ValueError, match="bound must be a finite number > 0"):
+        ClippedSGD(bound=0.0)
+
+
 def test_optimizer_validation_messages():
     with pytest.raises(ValueError, match="learning_rate must be a finite number > 0, got -1"):
         Adam(learning_rate=-1)
@@ -260,6 +277,61 @@ def test_mse_loss_is_half_sum_of_squares_averaged_over_batch():
     y = np.array([[0.0, 0.0], [1.0, 1.0]])
     # (1 + 4 + 1 + 9) / (2 * 2)
     assert network.loss(x, y) == pytest.approx(15.0 / 4.0, rel=1e-15)
+
+
+def test_sse_loss_is_the_plain_sum_over_batch_and_outputs():
+    network = Network([1, 2], output_activation="identity", loss="sse", seed=0)
+    network.layers[0].weight[...] = [[1.0, 2.0]]
+    x = np.array([[1.0], [2.0]])  # outputs [[1, 2], [2, 4]]
+    y = np.array([[0.0, 0.0], [1.0, 1.0]])
+    assert network.loss(x, y) == pytest.approx(15.0, rel=1e-15)  # 1 + 4 + 1 + 9
+    network.forward(x)
+    # dL/dW = x^T 2 (a - y) = [1 * 2 * (1, 2) + 2 * 2 * (1, 3)] = (6, 16)
+    np.testing.assert_allclose(network.backward(y)["layers.0.weight"], [[6.0, 16.0]], rtol=1e-15)
+
+
+def test_clipped_relu_clips_to_the_ceiling_and_passes_gradient_only_between():
+    network = Network([1, 4], output_activation="clipped_relu", loss="sse", activation_ceiling=255.0, bias=False)
+    network.layers[0].weight[...] = [[-1.0, 100.0, 300.0, 255.0]]
+    x, y = np.array([[1.0]]), np.zeros((1, 4))
+    np.testing.assert_array_equal(network.forward(x), [[0.0, 100.0, 255.0, 255.0]])
+    # Only the unit strictly inside (0, 255) lets the gradient through.
+    np.testing.assert_array_equal(network.backward(y)["layers.0.weight"], [[0.0, 200.0, 0.0, 0.0]])
+
+
+def test_bias_free_uniform_network_and_its_state_dict():
+    network = Network([3, 4, 2], hidden_activation="relu", bias=False, init="uniform", init_scale=0.2, seed=1)
+    assert network.parameter_names() == ["layers.0.weight", "layers.1.weight"]
+    assert all(layer.bias is None for layer in network.layers)
+    weights = np.concatenate([p.ravel() for p in network.parameters()])
+    assert weights.min() >= -0.2 and weights.max() <= 0.2 and weights.std() > 0.05
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    assert max(gradient_ratios(Network(**network.config(), seed=3), x, y).values()) < RATIO_THRESHOLD
+    fresh = Network(**network.config(), seed=9)
+    fresh.load_state_dict(network.state_dict())
+    np.testing.assert_array_equal(fresh.predict(x), network.predict(x))
+    with pytest.raises(ValueError, match="init must be one of default, uniform"):
+        Network([2, 1], init="normal")
+
+
+def test_straight_through_backprop_is_seed003s_hand_written_one():
+    """Seed 003's code, one image: ReLU and the output clip are taken to have derivative 1."""
+    rng = np.random.default_rng(0)
+    network = Network([6, 5, 4], hidden_activation="relu", output_activation="clipped_relu", loss="sse",
+                      bias=False, init="uniform", activation_ceiling=255.0, straight_through=True, seed=0)
+    w1, w2 = network.layers[0].weight.T, network.layers[1].weight.T  # the seed's (out, in) layout
+    x, target = rng.uniform(0, 255, size=(6, 1)), rng.uniform(0, 255, size=(4, 1))
+    layer_2 = np.maximum(0, w1 @ x)
+    output = np.minimum(np.maximum(0, w2 @ layer_2), 255)
+    output_deltas = 2 * (output - target)
+    layer_2_deltas = w2.T @ output_deltas
+    network.forward(x.T)
+    gradients = network.backward(target.T)
+    np.testing.assert_allclose(gradients["layers.1.weight"].T, output_deltas @ layer_2.T, rtol=1e-12)
+    np.testing.assert_allclose(gradients["layers.0.weight"].T, layer_2_deltas @ x.T, rtol=1e-12)
+    with pytest.raises(ValueError, match="no meaning with cross_entropy"):
+        Network([2, 2], output_activation="softmax", loss="cross_entropy", straight_through=True)
 
 
 @pytest.mark.parametrize("divide_by_batch", [False, True])

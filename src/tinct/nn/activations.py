@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "ACTIVATION_NAMES",
     "Activation",
+    "ClippedReLU",
     "Identity",
     "ReLU",
     "Sigmoid",
@@ -138,6 +139,27 @@ class ReLU:
         return grad_output * (z > 0)
 
 
+class ClippedReLU:
+    """a = min(max(0, z), ceiling); da/dz = 1 where 0 < z < ceiling, else 0.
+
+    Seed 003's output layer: ``np.minimum(np.maximum(0, z), 255)``, with ``ceiling`` 255
+    when pixel values are in [0, 255] (the network's ``activation_ceiling``).
+    """
+
+    name = "clipped_relu"
+
+    def __init__(self, ceiling: float = 1.0) -> None:
+        if not np.isfinite(ceiling) or ceiling <= 0:
+            raise ValueError(f"clipped_relu ceiling must be a finite number > 0, got {ceiling!r}")
+        self.ceiling = float(ceiling)
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.clip(z, 0.0, self.ceiling).astype(z.dtype, copy=False)
+
+    def backward(self, z: np.ndarray, a: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+        return grad_output * ((z > 0) & (z < self.ceiling))
+
+
 class Softmax:
     """Row-wise softmax. Backward: dL/dz = a * (g - sum_j g_j a_j) per row, g = dL/da."""
 
@@ -151,23 +173,26 @@ class Softmax:
         return a * (grad_output - weighted_sum)
 
 
-_ACTIVATIONS: dict[str, type[Identity | Sigmoid | Tanh | ReLU | Softmax]] = {
-    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, Softmax)
+_ACTIVATIONS: dict[str, type[Identity | Sigmoid | Tanh | ReLU | ClippedReLU | Softmax]] = {
+    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, ClippedReLU, Softmax)
 }
 
 ACTIVATION_NAMES: tuple[str, ...] = tuple(_ACTIVATIONS)
-"""Accepted activation names: identity, sigmoid, tanh, relu, softmax."""
+"""Accepted activation names: identity, sigmoid, tanh, relu, clipped_relu, softmax."""
 
 
-def get_activation(name: str) -> Activation:
+def get_activation(name: str, ceiling: float = 1.0) -> Activation:
     """Return a fresh activation object for ``name`` (one of :data:`ACTIVATION_NAMES`).
+
+    ``ceiling`` is the upper clip of ``clipped_relu`` (ignored by the others).
 
     Raises:
         ValueError: if the name is unknown.
     """
     try:
-        return _ACTIVATIONS[name]()
+        cls = _ACTIVATIONS[name]
     except KeyError:
         raise ValueError(
             f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}"
         ) from None
+    return cls(ceiling) if cls is ClippedReLU else cls()

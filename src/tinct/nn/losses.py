@@ -1,7 +1,7 @@
-"""Data losses: mean squared error and softmax cross-entropy (fused).
+"""Data losses: mean squared error, sum of squared errors and softmax cross-entropy (fused).
 
-Both losses are **averaged over the N samples of the batch** so that the learning rate
-does not depend on the batch size:
+``mse`` and ``cross_entropy`` are **averaged over the N samples of the batch** so that the
+learning rate does not depend on the batch size:
 
 * ``mse``: ``L = 1/(2N) * sum_i sum_c (a_ic - y_ic)^2`` -- the "half sum of squares per
   sample, averaged over the batch" form used by seed 000's cost ``J``. Its gradient is
@@ -13,6 +13,11 @@ does not depend on the batch size:
   together with a softmax output layer, and the gradient w.r.t. the logits is taken in one
   fused step: ``dL/dz = (p * s - y) / N`` with ``p = softmax(z)`` and ``s`` the row sums of
   ``y``; for probability / one-hot targets (``s = 1``) that is the familiar ``(p - y) / N``.
+
+``sse`` is seed 003's loss as its code computed it: ``L = sum_i sum_c (a_ic - y_ic)^2``,
+summed (not averaged) over the batch and not halved, so ``dL/da = 2 (a - y)``; its gradients
+are the seed's ``+=``-accumulated gradients of a batch. Only update rules that do not scale
+with the gradient's size (Adam) or that were tuned to it (seed 003's clipped steps) suit it.
 
 Shapes: ``z`` (pre-activation of the output layer), ``a`` (its activation) and the targets
 ``y`` are all (N, D_out).
@@ -31,6 +36,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Loss",
     "MeanSquaredErrorLoss",
+    "SumSquaredErrorLoss",
     "get_loss",
     "mean_squared_error",
 ]
@@ -93,6 +99,24 @@ class MeanSquaredErrorLoss:
         return output_activation.backward(z, a, (a - y) / batch_size)
 
 
+class SumSquaredErrorLoss:
+    """``L = sum (a - y)^2`` over the batch and the outputs (seed 003); works with any output activation."""
+
+    name = "sse"
+
+    def check_output_activation(self, output_activation: Activation) -> None:
+        return None
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        difference = a - y
+        return float(np.sum(difference * difference))
+
+    def gradient_wrt_logits(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, output_activation: Activation
+    ) -> np.ndarray:
+        return output_activation.backward(z, a, 2.0 * (a - y))
+
+
 class CrossEntropyLoss:
     """Softmax cross-entropy on the logits, fused with the softmax output layer."""
 
@@ -118,12 +142,12 @@ class CrossEntropyLoss:
         return (a * target_mass - y) / batch_size
 
 
-_LOSSES: dict[str, type[MeanSquaredErrorLoss | CrossEntropyLoss]] = {
-    cls.name: cls for cls in (MeanSquaredErrorLoss, CrossEntropyLoss)
+_LOSSES: dict[str, type[MeanSquaredErrorLoss | SumSquaredErrorLoss | CrossEntropyLoss]] = {
+    cls.name: cls for cls in (MeanSquaredErrorLoss, SumSquaredErrorLoss, CrossEntropyLoss)
 }
 
 LOSS_NAMES: tuple[str, ...] = tuple(_LOSSES)
-"""Accepted loss names: mse, cross_entropy."""
+"""Accepted loss names: mse, sse, cross_entropy."""
 
 
 def get_loss(name: str) -> Loss:

@@ -6,7 +6,8 @@ Shapes used throughout (N = number of samples in the batch):
 * output / prediction: (N, D_out) in the network's dtype;
 * targets ``y``: (N, D_out);
 * layer ``i`` holds ``layers.i.weight`` of shape (fan_in, fan_out) and ``layers.i.bias`` of
-  shape (fan_out,), and computes ``a = activation(x @ W + b)``.
+  shape (fan_out,), and computes ``a = activation(x @ W + b)``; a network built with
+  ``bias=False`` (seed 003's) has no bias arrays and computes ``a = activation(x @ W)``.
 
 Note the weight layout is (in_features, out_features), the transpose of ``torch.nn.Linear``;
 :meth:`Network.load_state_dict` checks shapes and names the expected one when they differ.
@@ -20,7 +21,14 @@ The objective minimised by :meth:`Network.train_step` and checked by
   ``+ lambda * W / N``; this is seed 000's cost ``J`` (its ``lambda = 1e-4`` with batch
   1024 is therefore ~1e-7 in the default convention).
 
-See :mod:`tinct.nn.losses` for the exact data-loss formulas (both are batch means).
+See :mod:`tinct.nn.losses` for the exact data-loss formulas.
+
+``straight_through=True`` reproduces seed 003's backpropagation, which took the derivative of
+every activation as 1 ("For simplicity, we assumed that the derivative of ReLU = 1
+everywhere"; its clipped output was treated the same way): :meth:`Network.backward` then
+skips the activations' derivatives, so it returns the gradient of the network *without*
+its non-linearities at the current activations, not the gradient of the objective (a
+gradient check fails by design). Off by default.
 """
 
 from __future__ import annotations
@@ -31,13 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from tinct.nn.activations import Activation, get_activation
+from tinct.nn.activations import Activation, Identity, get_activation
 from tinct.nn.losses import Loss, get_loss
 from tinct.nn.optimizers import Adam, Optimizer
 
-__all__ = ["DenseLayer", "Network"]
+__all__ = ["DenseLayer", "Network", "INITIALISATIONS"]
 
 _SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_IDENTITY = Identity()
 
 
 @dataclass
@@ -51,7 +60,7 @@ class DenseLayer:
     """
 
     weight: np.ndarray
-    bias: np.ndarray
+    bias: np.ndarray | None  # None: the layer has no bias (seed 003)
     activation: Activation
 
     @property
@@ -64,7 +73,9 @@ class DenseLayer:
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, fan_in) input -> ``(z, a)``, both (N, fan_out): pre-activation and activation."""
-        z = x @ self.weight + self.bias
+        z = x @ self.weight
+        if self.bias is not None:
+            z += self.bias
         return z, self.activation.forward(z)
 
 
@@ -89,11 +100,23 @@ def _validate_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(size) for size in sizes)
 
 
+INITIALISATIONS = ("default", "uniform")
+
+
 def _initial_weight(
-    fan_in: int, fan_out: int, activation_name: str, rng: np.random.Generator, dtype: np.dtype
+    fan_in: int,
+    fan_out: int,
+    activation_name: str,
+    rng: np.random.Generator,
+    dtype: np.dtype,
+    init: str = "default",
+    init_scale: float = 0.2,
 ) -> np.ndarray:
-    """He-normal for ReLU layers, Glorot-uniform for every other activation."""
-    if activation_name == "relu":
+    """``default``: He-normal for ReLU layers, Glorot-uniform for every other activation;
+    ``uniform``: U[-init_scale, init_scale] for every layer (seed 003: 0.2)."""
+    if init == "uniform":
+        weight = rng.uniform(-init_scale, init_scale, size=(fan_in, fan_out))
+    elif activation_name in ("relu", "clipped_relu"):
         weight = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
     else:
         limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -118,6 +141,14 @@ class Network:
         seed: seed of the weight initialisation (``numpy.random.default_rng(seed)``).
         dtype: float64 (default, needed for gradient checking) or float32 (faster);
             a NumPy type, dtype or name such as ``"float32"``.
+        bias: give every layer a bias (initialised to 0); seed 003's network had none.
+        init: ``"default"`` (He-normal for ReLU layers, Glorot-uniform otherwise) or
+            ``"uniform"`` (every weight from U[-init_scale, init_scale], seed 003).
+        init_scale: half-width of the ``uniform`` initialisation, > 0.
+        activation_ceiling: upper clip of ``clipped_relu`` layers (255 for seed 003's
+            [0, 255] pixel values).
+        straight_through: backpropagate as seed 003's code did, every activation's
+            derivative taken as 1 (see the module docstring); not with ``cross_entropy``.
     """
 
     def __init__(
@@ -131,8 +162,17 @@ class Network:
         optimizer: Optimizer | None = None,
         seed: int | None = 0,
         dtype: type[np.floating[Any]] | np.dtype | str = np.float64,
+        bias: bool = True,
+        init: str = "default",
+        init_scale: float = 0.2,
+        activation_ceiling: float = 1.0,
+        straight_through: bool = False,
     ) -> None:
         self.layer_sizes = _validate_layer_sizes(layer_sizes)
+        if init not in INITIALISATIONS:
+            raise ValueError(f"init must be one of {', '.join(INITIALISATIONS)}, got {init!r}")
+        if not np.isfinite(init_scale) or init_scale <= 0:
+            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale!r}")
         if not np.isfinite(l2_lambda) or l2_lambda < 0:
             raise ValueError(f"l2_lambda must be a finite number >= 0, got {l2_lambda!r}")
         self.dtype = np.dtype(dtype)
@@ -141,9 +181,18 @@ class Network:
         self.hidden_activation_name = hidden_activation
         self.output_activation_name = output_activation
         self.loss_function: Loss = get_loss(loss)
-        output_activation_function = get_activation(output_activation)
+        self.activation_ceiling = float(activation_ceiling)
+        output_activation_function = get_activation(output_activation, self.activation_ceiling)
         self.loss_function.check_output_activation(output_activation_function)
-        get_activation(hidden_activation)  # validate the name even for networks without hidden layers
+        get_activation(hidden_activation, self.activation_ceiling)  # validate the name even without hidden layers
+        if straight_through and self.loss_function.name == "cross_entropy":
+            raise ValueError(
+                "straight_through is seed 003's shortcut for squared errors; it has no meaning with cross_entropy"
+            )
+        self.bias = bool(bias)
+        self.init = init
+        self.init_scale = float(init_scale)
+        self.straight_through = bool(straight_through)
         self.l2_lambda = float(l2_lambda)
         self.l2_divide_by_batch = bool(l2_divide_by_batch)
         self.optimizer: Optimizer = optimizer if optimizer is not None else Adam(learning_rate=1e-3)
@@ -153,11 +202,13 @@ class Network:
         self.layers: list[DenseLayer] = []
         for index, (fan_in, fan_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
             is_output = index == layer_count - 1
-            activation = output_activation_function if is_output else get_activation(hidden_activation)
+            activation = (
+                output_activation_function if is_output else get_activation(hidden_activation, self.activation_ceiling)
+            )
             self.layers.append(
                 DenseLayer(
-                    weight=_initial_weight(fan_in, fan_out, activation.name, rng, self.dtype),
-                    bias=np.zeros(fan_out, dtype=self.dtype),
+                    weight=_initial_weight(fan_in, fan_out, activation.name, rng, self.dtype, init, self.init_scale),
+                    bias=np.zeros(fan_out, dtype=self.dtype) if self.bias else None,
                     activation=activation,
                 )
             )
@@ -187,24 +238,38 @@ class Network:
             "l2_lambda": self.l2_lambda,
             "l2_divide_by_batch": self.l2_divide_by_batch,
             "dtype": self.dtype.name,
+            "bias": self.bias,
+            "init": self.init,
+            "init_scale": self.init_scale,
+            "activation_ceiling": self.activation_ceiling,
+            "straight_through": self.straight_through,
         }
 
     def __repr__(self) -> str:
         return (
             f"Network(layer_sizes={list(self.layer_sizes)}, hidden_activation="
             f"{self.hidden_activation_name!r}, output_activation={self.output_activation_name!r}, "
-            f"loss={self.loss_function.name!r}, l2_lambda={self.l2_lambda}, dtype={self.dtype.name})"
+            f"loss={self.loss_function.name!r}, l2_lambda={self.l2_lambda}, dtype={self.dtype.name}"
+            + ("" if self.bias else ", bias=False")
+            + (", straight_through=True" if self.straight_through else "")
+            + ")"
         )
 
     # ------------------------------------------------------------------ parameters
 
     def parameter_names(self) -> list[str]:
-        """``["layers.0.weight", "layers.0.bias", "layers.1.weight", ...]``."""
-        return [f"layers.{i}.{kind}" for i in range(len(self.layers)) for kind in ("weight", "bias")]
+        """``["layers.0.weight", "layers.0.bias", "layers.1.weight", ...]`` (no ``bias`` entries
+        in a network built with ``bias=False``)."""
+        kinds = ("weight", "bias") if self.bias else ("weight",)
+        return [f"layers.{i}.{kind}" for i in range(len(self.layers)) for kind in kinds]
 
     def parameters(self) -> list[np.ndarray]:
         """The live parameter arrays (not copies), in :meth:`parameter_names` order."""
-        return [array for layer in self.layers for array in (layer.weight, layer.bias)]
+        return [array for layer in self.layers for array in (layer.weight, layer.bias) if array is not None]
+
+    def parameter_layers(self) -> list[int]:
+        """Index of the layer each of :meth:`parameters` belongs to (for per-layer update rules)."""
+        return [int(name.split(".")[1]) for name in self.parameter_names()]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter, keyed ``layers.{i}.weight`` (fan_in, fan_out) and
@@ -356,8 +421,9 @@ class Network:
         l2_scale = self.l2_lambda / batch_size if self.l2_divide_by_batch else self.l2_lambda
 
         last = len(self.layers) - 1
+        output_activation = _IDENTITY if self.straight_through else self.layers[last].activation
         delta = self.loss_function.gradient_wrt_logits(
-            cache.pre_activations[last], cache.activations[last], y, self.layers[last].activation
+            cache.pre_activations[last], cache.activations[last], y, output_activation
         )
         gradients: dict[str, np.ndarray] = {}
         for index in range(last, -1, -1):
@@ -365,15 +431,16 @@ class Network:
             weight_gradient = cache.layer_inputs[index].T @ delta
             if l2_scale != 0.0:
                 weight_gradient += l2_scale * layer.weight
-            gradients[f"layers.{index}.bias"] = delta.sum(axis=0)
+            if layer.bias is not None:
+                gradients[f"layers.{index}.bias"] = delta.sum(axis=0)
             gradients[f"layers.{index}.weight"] = weight_gradient
             if index > 0:
-                previous = self.layers[index - 1]
-                delta = previous.activation.backward(
-                    cache.pre_activations[index - 1],
-                    cache.activations[index - 1],
-                    delta @ layer.weight.T,
-                )
+                delta = delta @ layer.weight.T
+                if not self.straight_through:
+                    previous = self.layers[index - 1]
+                    delta = previous.activation.backward(
+                        cache.pre_activations[index - 1], cache.activations[index - 1], delta
+                    )
         return {name: gradients[name] for name in self.parameter_names()}
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:

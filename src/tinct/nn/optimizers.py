@@ -1,4 +1,5 @@
-"""First-order optimisers that update NumPy parameter arrays in place: SGD and Adam.
+"""First-order optimisers that update NumPy parameter arrays in place: SGD, Adam and seed
+003's clipped SGD.
 
 An optimiser is given, at every step, the list of parameter arrays and the list of their
 gradients in the same order (the network always passes them in :meth:`Network.parameters`
@@ -25,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["SGD", "Adam", "Optimizer"]
+__all__ = ["SGD", "Adam", "ClippedSGD", "Optimizer"]
 
 
 def _validate_learning_rate(learning_rate: float) -> float:
@@ -91,6 +92,62 @@ class SGD:
 
     def __repr__(self) -> str:
         return f"SGD(learning_rate={self.learning_rate})"
+
+
+class ClippedSGD:
+    """Seed 003's update: ``p <- p - clip(lr**k * scale * g, -bound, bound)``, no state.
+
+    Seed 003's code updates its two weight matrices after each batch as::
+
+        layer_2_weights -= clip(learning_rate    * layer_2_gradients * scale, -bound, bound)
+        layer_1_weights -= clip(learning_rate**2 * layer_1_gradients * scale, -bound, bound)
+
+    with ``scale`` its initial weight scale (0.2) and ``bound = 0.01 * batch_size * scale``;
+    the gradients are those of the batch's summed squared error (loss ``sse``). ``powers``
+    gives each parameter array's exponent k (``[2, 1]`` for the seed's two layers; all 1 by
+    default), so the clip applies per element after the layer's own learning-rate power.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 0.01,
+        scale: float = 0.2,
+        bound: float = 0.1,
+        powers: Sequence[int] | None = None,
+    ) -> None:
+        self.learning_rate = _validate_learning_rate(learning_rate)
+        for name, value in (("scale", scale), ("bound", bound)):
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        self.scale = float(scale)
+        self.bound = float(bound)
+        self.powers = None if powers is None else [int(k) for k in powers]
+
+    def step(self, parameters: Sequence[np.ndarray], gradients: Sequence[np.ndarray]) -> None:
+        _validate_step_arguments(parameters, gradients)
+        powers = self.powers if self.powers is not None else [1] * len(parameters)
+        if len(powers) != len(parameters):
+            raise ValueError(
+                f"ClippedSGD has {len(powers)} learning-rate powers for {len(parameters)} parameter arrays"
+            )
+        for parameter, gradient, power in zip(parameters, gradients, powers):
+            change = (self.learning_rate**power * self.scale) * gradient
+            parameter -= np.clip(change, -self.bound, self.bound).astype(parameter.dtype, copy=False)
+
+    def reset(self) -> None:
+        return None
+
+    def state_dict(self) -> dict:
+        return {"learning_rate": self.learning_rate}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.learning_rate = _validate_learning_rate(state["learning_rate"])
+
+    def __repr__(self) -> str:
+        return (
+            f"ClippedSGD(learning_rate={self.learning_rate}, scale={self.scale}, bound={self.bound}, "
+            f"powers={self.powers})"
+        )
 
 
 class Adam:
