@@ -308,9 +308,75 @@ def test_lab_arrays_round_trip(tmp_path):
         got = item_lab(train[i])
         assert np.abs(got[..., 0] - lab[n, ..., 0]).max() <= L_TOL
         assert np.abs(got[..., 1:] - lab[n, ..., 1:]).max() <= AB_TOL
-    np.save(tmp_path / "ab" / "ab2.npy", lab8[3:4, ..., 1:])  # one image short
-    with pytest.raises(ValueError, match="ab parts hold 4 images"):
+    np.save(tmp_path / "ab" / "ab2.npy", lab8[3:, ..., 1:].repeat(2, axis=0))  # two images too many
+    with pytest.raises(ValueError, match="ab parts hold 7 images but gray_scale.npy holds only 5"):
         make_datasets(config)
+
+
+def lab_array_parts(root: Path, sizes=(3, 3, 2), side: int = 16) -> tuple[Path, np.ndarray]:
+    """Seed 002's layout: ``l/gray_scale.npy`` of sum(sizes) images and ``ab/abK.npy`` of
+    ``sizes[K-1]`` each, in OpenCV 8-bit Lab; returns the folder and the uint8 Lab stack."""
+    rng = np.random.default_rng(11)
+    lab = rgb2lab(np.stack([smooth_rgb(rng, side, side) for _ in range(sum(sizes))]))
+    lab8 = np.empty(lab.shape, dtype=np.uint8)
+    lab8[..., 0] = np.clip(np.round(lab[..., 0] * 255 / 100), 0, 255)
+    lab8[..., 1:] = np.clip(np.round(lab[..., 1:] + 128), 0, 255)
+    (root / "l").mkdir(parents=True)
+    (root / "ab").mkdir()
+    np.save(root / "l" / "gray_scale.npy", lab8[..., 0])
+    start = 0
+    for k, size in enumerate(sizes, start=1):
+        np.save(root / "ab" / f"ab{k}.npy", lab8[start : start + size, ..., 1:])
+        start += size
+    return root, lab8
+
+
+def _rows(dataset) -> list[int]:
+    return sorted(int(dataset.photo_key(i).rsplit("/", 1)[1]) for i in range(len(dataset)))
+
+
+def test_lab_arrays_train_on_any_subset_of_the_ab_parts(tmp_path):
+    folder, lab8 = lab_array_parts(tmp_path / "kaggle")
+
+    def dataset(source: str):
+        config = DataConfig(sources=[source], size=16, random_crop=False, hflip=False, val_fraction=0)
+        return make_datasets(config)[0]
+
+    assert _rows(dataset(f"lab-arrays:{folder}")) == list(range(8))
+    staged = [_rows(dataset(f"lab-arrays:{folder}:parts={k}")) for k in (1, 2, 3)]
+    assert staged == [[0, 1, 2], [3, 4, 5], [6, 7]]  # each stage sees its own part's rows
+    assert _rows(dataset(f"lab-arrays:{folder}:parts=3,1")) == [0, 1, 2, 6, 7]
+    part2 = dataset(f"lab-arrays:{folder}:parts=2")
+    i = next(i for i in range(len(part2)) if part2.photo_key(i).endswith("000004"))
+    got = item_lab(part2[i])
+    row = lab8[4].astype(np.float64)
+    decoded = np.stack([row[..., 0] * 100 / 255, row[..., 1] - 128, row[..., 2] - 128], -1)
+    np.testing.assert_allclose(got, decoded, atol=1e-4)  # part 2's first image is row 3 + 1 of the gray array
+
+    # Only ab1.npy downloaded (seed 002's first stage): its 3 images, not a refusal.
+    (folder / "ab" / "ab2.npy").unlink()
+    (folder / "ab" / "ab3.npy").unlink()
+    assert _rows(dataset(f"lab-arrays:{folder}")) == [0, 1, 2]
+    manifest = manifest_lines(DataConfig(sources=[f"lab-arrays:{folder}"]))
+    assert [line.split("  ")[0] for line in manifest] == ["kaggle/ab/ab1.npy", "kaggle/l/gray_scale.npy"]
+    with pytest.raises(ValueError, match=r"no ab part\(s\) \[2\]"):
+        dataset(f"lab-arrays:{folder}:parts=2")
+    # ab2.npy alone cannot be placed: its rows start after ab1's, whose size is unknown.
+    np.save(folder / "ab" / "ab2.npy", lab8[3:6, ..., 1:])
+    (folder / "ab" / "ab1.npy").unlink()
+    with pytest.raises(ValueError, match="ab1.npy is missing but ab2.npy is there"):
+        dataset(f"lab-arrays:{folder}")
+
+
+def test_lab_arrays_parts_option_parses():
+    spec = parse_source("lab-arrays:/data/kaggle:parts=3,1")
+    assert spec.parts == (1, 3) and spec.canonical() == "lab-arrays:/data/kaggle:parts=1,3"
+    with pytest.raises(ValueError, match="ab part numbers start at 1"):
+        parse_source("lab-arrays:/data:parts=0")
+    with pytest.raises(ValueError, match="parts must be ab part numbers"):
+        parse_source("lab-arrays:/data:parts=a")
+    with pytest.raises(ValueError, match="unknown option 'parts' for folder"):
+        parse_source("folder:/data:parts=1")
 
 
 # ---------------------------------------------------------------------------------------------

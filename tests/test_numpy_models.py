@@ -313,6 +313,93 @@ def test_fit_without_validation_data_judges_by_the_training_loss():
 
 
 # ---------------------------------------------------------------------------------------------
+# fc-image: seed 003 as written
+
+SEED003 = dict(gray="seed", value_scale=255.0, output="clipped-relu", bias=False, init="uniform", init_scale=0.2,
+               loss="sse", exact_gradient=False, update="clipped-sgd")
+
+
+def test_seed003_gray_is_its_formula_of_the_8_bit_photo_truncated():
+    rgb = np.random.default_rng(3).integers(0, 256, size=(2, 8, 8, 3), dtype=np.uint8)
+    items = LabItems(rgb)
+    x, y = tiny_fc_image(**SEED003).examples(items.l, items.ab)
+    r, g, b = (rgb[..., c].astype(np.float64) for c in range(3))
+    expected = (0.21 * r + 0.72 * g + 0.07 * b).astype(np.uint8)  # the seed's uint8 array truncates
+    np.testing.assert_array_equal(x, expected.reshape(2, -1))
+    # Targets are the photo's RGB in [0, 255], channel planes.
+    np.testing.assert_allclose(y, rgb.transpose(0, 3, 1, 2).reshape(2, -1), atol=0.02)
+    # A gray photo's own pixel values are the input at inference, as with the default gray.
+    gray = np.repeat(np.random.default_rng(4).integers(0, 256, size=(1, 8, 8, 1), dtype=np.uint8), 3, axis=3)
+    model = tiny_fc_image(**SEED003)
+    l = torch.from_numpy(rgb2lab(gray)[..., :1].astype(np.float32)).permute(0, 3, 1, 2)
+    np.testing.assert_allclose(model._gray_rows(l), gray[..., 0].reshape(1, -1), atol=0.01)
+
+
+def test_seed003_network_is_bias_free_uniform_and_clipped():
+    model = create_model("fc-image", **SEED003)
+    assert model.network.layer_sizes == (256, 3840, 768)
+    assert model.num_parameters() == 256 * 3840 + 3840 * 768  # no biases
+    assert [layer.activation.name for layer in model.network.layers] == ["relu", "clipped_relu"]
+    assert model.network.layers[1].activation.ceiling == 255.0
+    weights = model.network.layers[0].weight
+    assert weights.min() >= -0.2 and weights.max() <= 0.2 and abs(float(weights.mean())) < 0.01
+
+
+def test_seed003_step_is_its_hand_written_update():
+    """One batch of ``fit`` against seed 003's own loop: per-image gradients with every
+    derivative taken as 1, accumulated, then ``W -= clip(lr^p * 0.2 * G, +-0.01 * batch * 0.2)``."""
+    rgb = smooth_rgb(3, 4, seed=5)
+    items = LabItems(rgb)
+    model = tiny_fc_image(**SEED003, input_size=4, hidden=(6,), dtype="float64")
+    w1, w2 = (layer.weight.T.copy() for layer in model.network.layers)  # the seed's (out, in) layout
+    x, y = model.examples(items.l, items.ab)
+    lr, batch = 0.003, 3
+    layer_2_gradients, layer_1_gradients = np.zeros_like(w2), np.zeros_like(w1)
+    for j in range(batch):
+        flattened, truth = x[j][:, None], y[j][:, None]
+        layer_2 = np.maximum(0, np.matmul(w1, flattened))
+        output = np.minimum(np.maximum(0, np.matmul(w2, layer_2)), 255)
+        output_deltas = 2 * (output - truth)
+        layer_2_deltas = np.matmul(np.transpose(w2), output_deltas)
+        layer_2_gradients += np.matmul(output_deltas, np.transpose(layer_2))
+        layer_1_gradients += np.matmul(layer_2_deltas, np.transpose(flattened))
+    bound = 0.01 * batch * 0.2
+    w2 -= np.minimum(np.maximum(-bound, lr * layer_2_gradients * 0.2), bound)
+    w1 -= np.minimum(np.maximum(-bound, lr**2 * layer_1_gradients * 0.2), bound)
+
+    config = TrainConfig(epochs=1, batch_size=batch, lr=lr, optimizer="sgd", momentum=0.0)
+    model.network.optimizer = model.make_optimizer(config)
+    model.network.train_step(x, y)
+    np.testing.assert_allclose(model.network.layers[0].weight.T, w1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(model.network.layers[1].weight.T, w2, rtol=1e-12, atol=1e-15)
+
+
+def test_seed003_fit_reports_rgb_error_in_unit_range():
+    train, val = LabItems(smooth_rgb(6, 8)), LabItems(smooth_rgb(2, 8, seed=7))
+    model = tiny_fc_image(**SEED003)
+    _, reports = fit_and_record(model, train, val, epochs=2, batch_size=3, lr=0.01, optimizer="sgd", momentum=0.0)
+    for _, metrics in reports:
+        assert metrics["val_rgb_mse"] == pytest.approx(2 * metrics["val_loss"] / 192 / 255**2)
+        assert 0 <= metrics["val_rgb_mse"] <= 1
+    rgb = model.predict_rgb(val.l)
+    assert rgb.min() >= 0 and rgb.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"value_scale": 255.0}, "sigmoid output lies in \\[0, 1\\] but value_scale is 255"),
+        ({"gray": "luma"}, "gray must be one of lightness, seed"),
+        ({"update": "rmsprop"}, "update must be one of optimizer, clipped-sgd"),
+        ({"init": "normal"}, "init must be one of default, uniform"),
+    ],
+)
+def test_seed003_options_are_checked(values, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_fc_image(**values)
+
+
+# ---------------------------------------------------------------------------------------------
 # through the command line
 
 

@@ -25,6 +25,7 @@ from tinct.data.dataset import (
     make_test_dataset,
     manifest_lines,
     manifest_sha256,
+    sample_photo,
 )
 from tinct.data.preprocess import colorfulness, decode_lab8, encode_lab8
 
@@ -37,6 +38,7 @@ __all__ = [
     "make_test_dataset",
     "make_splits",
     "ab_samples",
+    "sample_photo",
     "manifest_sha256",
     "manifest_lines",
     "BrokenImageWarning",

@@ -13,8 +13,11 @@ A *source* is one string:
                                  LABELS = fine labels as numbers or names, comma-separated
                                  (``52`` or ``oak_tree,maple_tree``); ``val=N`` sets the size of
                                  the validation split (default: as many as the test split)
-    lab-arrays:FOLDER            seed 002's arrays: ``gray_scale.npy`` and ``ab1.npy``, ``ab2.npy``...
-                                 (OpenCV 8-bit Lab), found anywhere under FOLDER
+    lab-arrays:FOLDER[:parts=N,M]
+                                 seed 002's arrays: ``gray_scale.npy`` and ``ab1.npy``, ``ab2.npy``...
+                                 (OpenCV 8-bit Lab), found anywhere under FOLDER; ``parts`` keeps
+                                 only the images of those ab parts (seed 002's staged training),
+                                 and any leading subset of the parts may be present
 
 Options follow the path, separated by ``:``. A string whose prefix is not a known kind is a
 plain folder path (so Windows paths such as ``C:\\photos`` work).
@@ -35,7 +38,7 @@ _OPTIONS_BY_KIND = {
     "coco": ("crops",),
     "caltech101": ("crops",),
     "cifar100": ("val",),
-    "lab-arrays": (),
+    "lab-arrays": ("parts",),
 }
 
 
@@ -49,6 +52,7 @@ class SourceSpec:
         crops: tiles per large photo for this source, or ``None`` to use the config's value.
         labels: CIFAR-100 fine labels (numbers or names) selected by the option, or ``()``.
         val_count: CIFAR-100 validation-split size given by ``val=N``, or ``None``.
+        parts: lab-arrays ab part numbers chosen by ``parts=N,M`` (``()``: every part present).
         text: the string as given.
     """
 
@@ -57,6 +61,7 @@ class SourceSpec:
     crops: int | None = None
     labels: tuple[str, ...] = ()
     val_count: int | None = None
+    parts: tuple[int, ...] = ()
     text: str = ""
 
     def canonical(self) -> str:
@@ -68,6 +73,8 @@ class SourceSpec:
             parts.append(f"crops={self.crops}")
         if self.val_count is not None:
             parts.append(f"val={self.val_count}")
+        if self.parts:
+            parts.append("parts=" + ",".join(str(n) for n in self.parts))
         return ":".join(parts)
 
 
@@ -102,6 +109,7 @@ def parse_source(text: str) -> SourceSpec:
         raise ValueError(f"{text}: missing folder after '{kind}:'")
     crops = val_count = None
     labels: tuple[str, ...] = ()
+    ab_parts: tuple[int, ...] = ()
     for option in parts:
         key, eq, value = option.partition("=")
         if eq:
@@ -110,6 +118,8 @@ def parse_source(text: str) -> SourceSpec:
                 raise ValueError(f"{text}: unknown option {key!r} for {kind} (known: {known})")
             if key == "crops":
                 crops = _positive_int(value, "crops", text)
+            elif key == "parts":
+                ab_parts = _part_numbers(value, text)
             else:
                 val_count = _positive_int(value, "val", text)
         elif kind == "cifar100" and option and not labels:
@@ -122,8 +132,23 @@ def parse_source(text: str) -> SourceSpec:
         crops=crops,
         labels=labels,
         val_count=val_count,
+        parts=ab_parts,
         text=text,
     )
+
+
+def _part_numbers(text: str, source: str) -> tuple[int, ...]:
+    """``"1,3"`` -> ``(1, 3)``: distinct ab part numbers >= 1, sorted."""
+    numbers = []
+    for piece in text.split(","):
+        try:
+            number = int(piece)
+        except ValueError:
+            raise ValueError(f"{source}: parts must be ab part numbers such as 1 or 1,2, got {text!r}") from None
+        if number < 1:
+            raise ValueError(f"{source}: ab part numbers start at 1, got {number}")
+        numbers.append(number)
+    return tuple(sorted(set(numbers)))
 
 
 @dataclass

@@ -49,6 +49,7 @@ __all__ = [
     "make_test_dataset",
     "make_splits",
     "ab_samples",
+    "sample_photo",
     "manifest_lines",
     "manifest_sha256",
     "select_records",
@@ -207,6 +208,16 @@ class LabDataset(Dataset):
         flipped = self.hflip and (u_flip >> 63) == 1
         return top, left, flipped
 
+    def tile_lab(self, index: int) -> np.ndarray:
+        """The whole tile item ``index`` is cut from: float32 ``(3, T, T)`` Lab (L, a, b)."""
+        lab = self.store.lab(int(self.tiles[index]))
+        if lab.dtype != np.uint8:
+            return np.asarray(lab, dtype=np.float32)
+        lab = lab.astype(np.float32)
+        lab[0] *= 1.0 / L8_SCALE
+        lab[1:] -= AB8_OFFSET
+        return lab
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
@@ -320,6 +331,21 @@ def ab_samples(dataset, n: int, seed: int = 0) -> torch.Tensor:
     samples = torch.cat(chunks)
     order = torch.from_numpy(rng.permutation(len(samples))[:n])
     return samples[order].to(torch.float32).contiguous()
+
+
+def sample_photo(dataset, seed: int = 0) -> torch.Tensor:
+    """One training photo chosen by ``seed``: float32 ``(3, T, T)`` Lab of its whole tile
+    (a :class:`LabDataset`), or of the item itself for other datasets of ``{"l", "ab"}`` items.
+
+    Seed 001 derived its palette from "a sample image from the dataset"; this is that image.
+    """
+    if len(dataset) == 0:
+        raise ValueError("cannot pick a sample photo from an empty dataset")
+    index = int(np.random.default_rng(seed).integers(len(dataset)))
+    if hasattr(dataset, "tile_lab"):
+        return torch.from_numpy(dataset.tile_lab(index))
+    item = dataset[index]
+    return torch.cat([torch.as_tensor(item["l"]), torch.as_tensor(item["ab"])]).float()
 
 
 def manifest_lines(config: DataConfig) -> list[str]:

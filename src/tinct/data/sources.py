@@ -14,9 +14,14 @@ Kinds (see :mod:`tinct.data.config` for the source-string grammar):
   downloader checks its SHA-256).
 * ``lab-arrays``: seed 002's Kaggle layout: ``gray_scale.npy`` (N, H, W) uint8 holding L and
   ``ab1.npy``, ``ab2.npy``, ... each (n_i, H, W, 2) uint8 holding a and b for consecutive
-  images, sum n_i = N. The values are OpenCV's 8-bit Lab (L * 255 / 100, a + 128, b + 128), the
-  encoding :func:`tinct.data.preprocess.decode_lab8` turns back into Lab units. Arrays are
-  memory-mapped (``allow_pickle=False``).
+  images: part k covers rows ``n_1 + ... + n_(k-1)`` onwards of ``gray_scale.npy``. The values
+  are OpenCV's 8-bit Lab (L * 255 / 100, a + 128, b + 128), the encoding
+  :func:`tinct.data.preprocess.decode_lab8` turns back into Lab units. Arrays are memory-mapped
+  (``allow_pickle=False``). The parts on disk must run from ``ab1.npy`` without a gap (their
+  sizes place every later part), but need not reach the end of ``gray_scale.npy``: a folder
+  with only ``ab1.npy`` holds that part's images. ``parts=N,M`` keeps only those parts' images
+  (seed 002 trained in stages, one part after another). A photo's key is its row in
+  ``gray_scale.npy``, so its split is the same whichever parts are chosen.
 """
 
 from __future__ import annotations
@@ -265,7 +270,22 @@ class LabArraySource(Source):
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"{spec.text}: duplicate ab part numbers in {sorted(map(str, parts))}")
         self.gray_path = grays[0]
+        self.part_numbers = sorted(numbers)
         self.ab_paths = [p for _, p in sorted(zip(numbers, parts))]
+        gap = next((k for k in range(1, self.part_numbers[-1] + 1) if k not in numbers), None)
+        if gap is not None:
+            # Part k's rows start after parts 1 .. k-1, so their sizes are needed to place it.
+            raise ValueError(
+                f"{spec.text}: ab{gap}.npy is missing but ab{self.part_numbers[-1]}.npy is there; the rows of a "
+                f"part start after all earlier parts, so put ab1.npy ... ab{self.part_numbers[-1] - 1}.npy beside it "
+                "and choose parts with ':parts=N'"
+            )
+        unknown = sorted(set(spec.parts) - set(numbers))
+        if unknown:
+            raise ValueError(
+                f"{spec.text}: no ab part(s) {unknown} under {self.root}; parts found: {self.part_numbers}"
+            )
+        self.chosen_parts = list(spec.parts) or self.part_numbers
         self._arrays: tuple[np.ndarray, list[np.ndarray], np.ndarray] | None = None
         self._check()
 
@@ -286,9 +306,9 @@ class LabArraySource(Source):
                 raise ValueError(
                     f"{path}: expected uint8 (n, {gray.shape[1]}, {gray.shape[2]}, 2), got {ab.dtype} {ab.shape}"
                 )
-        if starts[-1] != len(gray):
+        if starts[-1] > len(gray):
             raise ValueError(
-                f"{self.spec.text}: ab parts hold {starts[-1]} images but gray_scale.npy holds {len(gray)}"
+                f"{self.spec.text}: ab parts hold {starts[-1]} images but gray_scale.npy holds only {len(gray)}"
             )
 
     def __getstate__(self):
@@ -297,12 +317,19 @@ class LabArraySource(Source):
         return state
 
     def data_files(self) -> list[Path]:
-        return [self.gray_path, *self.ab_paths]
+        """``gray_scale.npy`` and the chosen ab parts (earlier parts lend only their sizes)."""
+        return [self.gray_path, *(p for k, p in zip(self.part_numbers, self.ab_paths) if k in self.chosen_parts)]
 
     def records(self) -> list[ImageRecord]:
-        gray, _, _ = self._open()
+        _, _, starts = self._open()
         name = self.relative_name(self.gray_path).rsplit("/", 1)[0]
-        return [ImageRecord(self.index, f"{name}/{i:06d}", None, i, None, self.crops, None) for i in range(len(gray))]
+        rows = [
+            i
+            for k, start, stop in zip(self.part_numbers, starts[:-1], starts[1:])
+            if k in self.chosen_parts
+            for i in range(int(start), int(stop))
+        ]
+        return [ImageRecord(self.index, f"{name}/{i:06d}", None, i, None, self.crops, None) for i in rows]
 
     def load(self, record: ImageRecord) -> np.ndarray:
         gray, abs_, starts = self._open()

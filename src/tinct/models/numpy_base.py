@@ -27,7 +27,9 @@ How ``fit`` reads the trainer's :class:`~tinct.train.config.TrainConfig`:
                             ``fc-image``).
 ``max_steps_per_epoch``     cap on steps per epoch (quick runs); ``max_val_images`` caps
                             the validation images.
-``optimizer``, ``betas``    ``adam`` (with ``betas``) or ``sgd`` (plain, no momentum).
+``optimizer``, ``betas``    ``adam`` (with ``betas``) or ``sgd`` (plain, no momentum); a family may
+                            replace it with its own rule (:meth:`NumpyColorModel.make_optimizer`:
+                            seed 003's clipped SGD, ``fc-image``'s ``update="clipped-sgd"``).
 ``seed``                    the shuffling order of every epoch (the initial weights come from
                             torch's global generator, which the trainer seeds with it).
 ``threads``                 BLAS threads (through threadpoolctl); 0 leaves NumPy's default.
@@ -38,8 +40,10 @@ Not available here, and refused with a message saying what to use instead: ``wei
 ``grad_clip``, ``warmup_steps`` and SGD ``momentum``.
 
 The model always ends ``fit`` holding the weights with the best validation loss, and the
-validation loss is the network's own data loss on the validation examples (the weight
-penalty left out), so it can be compared across epochs and rounds.
+validation loss is ``1/(2N) sum (output - target)^2`` on the validation examples, in network
+units (the weight penalty left out, whatever the training loss), so it can be compared
+across epochs and rounds. ``val_rgb_mse`` is the same error as a plain mean in [0, 1] RGB
+units (divided by ``value_scale**2`` for a model working in [0, 255]).
 """
 
 from __future__ import annotations
@@ -150,12 +154,11 @@ def _check_train_config(c) -> None:
         raise ValueError(f"train.optimizer={c.optimizer!r}: NumPy models use adam or sgd")
 
 
-def _make_optimizer(c):
+def _train_optimizer(c):
+    """The update rule ``train.optimizer`` names (``adam`` with ``betas``, or plain ``sgd``)."""
     if c.optimizer == "sgd":
-        optimizer = SGD(learning_rate=c.lr)
-    else:
-        optimizer = Adam(learning_rate=c.lr, beta1=c.betas[0], beta2=c.betas[1])
-    return optimizer if c.reset_optimizer_each_round else _KeepMoments(optimizer)
+        return SGD(learning_rate=c.lr)
+    return Adam(learning_rate=c.lr, beta1=c.betas[0], beta2=c.betas[1])
 
 
 def _epoch_learning_rate(c, epochs_done: int) -> float:
@@ -193,6 +196,8 @@ class NumpyColorModel:
     backend: ClassVar[str] = "numpy"
 
     network: Network
+    #: pixel values in network units: RGB in [0, value_scale] (seed 003 as written: 255).
+    value_scale: float = 1.0
 
     # -- weights ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -217,6 +222,10 @@ class NumpyColorModel:
     def check_train_config(train_config) -> None:
         """ValueError naming a train setting that NumPy models cannot honour (module docstring)."""
         _check_train_config(train_config)
+
+    def make_optimizer(self, train_config):
+        """The update rule ``fit`` uses: ``train.optimizer`` unless the family has its own."""
+        return _train_optimizer(train_config)
 
     def data_loss(self, x: np.ndarray, y: np.ndarray) -> float:
         """The network's data loss (no weight penalty) on ``(x, y)``, computed in chunks.
@@ -246,7 +255,7 @@ class NumpyColorModel:
             callback: ``callback(epoch, metrics)`` after every epoch, ``epoch`` 1-based over
                 the whole run and ``metrics`` with ``train_loss``, ``val_loss`` (when there is
                 validation data), ``val_rgb_mse`` (plain mean of squared RGB errors in [0, 1]
-                units), ``lr``, ``round`` and ``seconds``.
+                units, whatever ``value_scale``), ``lr``, ``round`` and ``seconds``.
             resume: what :meth:`fit_state` returned in the callback of an earlier call with the
                 same data and ``train_config``, this model holding that moment's weights: the
                 run goes on from that epoch and ends exactly as an uninterrupted call would.
@@ -269,7 +278,8 @@ class NumpyColorModel:
 
     def _fit(self, data: "_FitData", c, callback, resume) -> dict:
         network = self.network
-        network.optimizer = _make_optimizer(c)
+        optimizer = self.make_optimizer(c)
+        network.optimizer = optimizer if c.reset_optimizer_each_round else _KeepMoments(optimizer)
         self._rounds = RoundsState.from_dict(resume["rounds"]) if resume else RoundsState()
         if resume:
             network.optimizer.load_state_dict(resume["optimizer"])
@@ -299,14 +309,16 @@ class NumpyColorModel:
     def _epoch_hook(self, c, callback, has_validation: bool) -> Callable[[EpochRecord], None]:
         """Reports each epoch to ``callback`` and sets the next epoch's rate (step, cosine)."""
         outputs_per_example = self.network.output_size
+        squared_scale = float(self.value_scale) ** 2
         started = [time.perf_counter()]
 
         def after_epoch(record: EpochRecord) -> None:
             metrics = {"train_loss": record.train_loss}
             if has_validation:
                 metrics["val_loss"] = record.val_loss
-                # data loss = sum of squares / (2N) over D outputs -> plain mean = 2 loss / D.
-                metrics["val_rgb_mse"] = 2.0 * record.val_loss / outputs_per_example
+                # data loss = sum of squares / (2N) over D outputs -> plain mean = 2 loss / D,
+                # then from network units to [0, 1] RGB units.
+                metrics["val_rgb_mse"] = 2.0 * record.val_loss / outputs_per_example / squared_scale
             metrics.update(lr=self.network.optimizer.learning_rate, round=record.round_index + 1)
             metrics["seconds"] = round(time.perf_counter() - started[0], 3)
             if c.schedule in ("step", "cosine"):

@@ -85,6 +85,9 @@ class Pix2Pix(UNet):
         width: int = 64  # generator's first-layer channels
         depth: int = 7  # generator levels: 128 / 2**7 = 1x1 bottleneck
         dropout: float = 0.5
+        encoder_activation: str = "leaky_relu"  # generator options, as unet's
+        batch_norm: str = "inner"
+        ab_norm: float = 110.0
         disc_width: int = 64  # discriminator's first-layer channels
         disc_layers: int = 3  # 3 -> 70x70 patches
         l1_weight: float = 100.0  # lambda of the L1 term
@@ -135,7 +138,7 @@ class Pix2Pix(UNet):
         """
         check_lightness_batch(l)
         l_norm = LAB.normalize_l(l)
-        ab_real = LAB.normalize_ab(ab)
+        ab_real = self.normalize_ab(ab)
         ab_fake = self.generator(l_norm)  # (B, 2, H, W)
 
         # Discriminator: real pairs -> 1, generated pairs -> 0.
@@ -159,7 +162,7 @@ class Pix2Pix(UNet):
         l1 = float(g_l1.detach())
         return {
             "loss": l1,
-            "ab_l1": LAB.unnormalize_ab(l1),
+            "ab_l1": self.unnormalize_ab(l1),
             "g_adv": float(g_adv.detach()),
             "d_loss": float(d_loss.detach()),
             "d_real": self._score(logits_real),

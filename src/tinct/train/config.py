@@ -88,6 +88,7 @@ class TrainConfig:
     samples: int = 6  # validation images in the per-epoch sample grid; 0 = no grid
     threads: int = 0  # torch threads per process; 0 = the usable cores shared by the processes
     checkpoint_every_steps: int = 100  # resumable state mid-epoch every N steps; 0 = epoch ends only
+    keep_every_epoch: bool = False  # also keep epochs/epoch_NNN.safetensors for every epoch (seed 004)
     statistics_pixels: int = 100_000  # ab pixels sampled for model.fit_statistics
     tensorboard: bool = True  # write TensorBoard logs to <run>/tensorboard when it is installed
     device: str = "cpu"  # cpu | cuda | auto

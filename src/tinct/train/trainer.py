@@ -7,6 +7,8 @@ A run folder holds::
                          ``checkpoint_every_steps`` steps and at every epoch end
     last.safetensors     the model after the latest epoch   } tinct.models checkpoints,
     best.safetensors     the model with the lowest val loss } usable by ``tinct colorize --model``
+    epochs/epoch_NNN.safetensors  the model after every epoch (``train.keep_every_epoch``)
+    palette.png          the colours of a palette model (models with ``palette_image()``)
     metrics.csv          one row per epoch
     samples/epoch_NNN.png  rows gray | prediction | truth for a few fixed validation images
     tensorboard/         TensorBoard event files
@@ -53,6 +55,8 @@ RUN_FILES = (
     "state.pt",
     "last.safetensors",
     "best.safetensors",
+    "epochs",
+    "palette.png",
     "metrics.csv",
     "samples",
     "tensorboard",
@@ -122,7 +126,7 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
 def _remove_partial_writes(out: Path) -> None:
     # tinct.io.atomic_file writes ".<name>.<random>.part" beside its target and renames it
     # when complete; one still there was never finished.
-    for folder in (out, out / "samples"):
+    for folder in (out, out / "samples", out / "epochs"):
         for leftover in folder.glob(".*.part"):
             leftover.unlink(missing_ok=True)
 
@@ -304,8 +308,11 @@ class Trainer:
         if state is None and hasattr(self.model, "fit_statistics") and self.config.statistics_pixels:
             from tinct.data import ab_samples
 
-            samples = ab_samples(self.train_ds, self.config.statistics_pixels, self.config.seed)
-            self.model.fit_statistics(samples)
+            c = self.config
+            if hasattr(self.model, "fit_statistics_from_dataset"):  # statistics beyond ab samples (palettes)
+                self.model.fit_statistics_from_dataset(self.train_ds, c.statistics_pixels, c.seed)
+            else:
+                self.model.fit_statistics(ab_samples(self.train_ds, c.statistics_pixels, c.seed))
         if isinstance(self.model, nn.Module):
             if state is not None:
                 self.model.load_state_dict(state["model"])
@@ -576,7 +583,8 @@ class Trainer:
             "epoch": epochs_done,
             "global_step": self.global_step,
         }
-        _write_checkpoints(self.run_dir, self.model, self.manifest, metrics, extra, improved)
+        keep = epochs_done if self.config.keep_every_epoch else None
+        _write_checkpoints(self.run_dir, self.model, self.manifest, metrics, extra, improved, keep)
 
     # -- main loop -------------------------------------------------------------------------
     def run_training(self) -> TrainResult:
@@ -589,6 +597,12 @@ class Trainer:
             self._check_resumable(state)
         self._build_model(state)
         self._prepare_folder()
+        if self.ctx.is_main and hasattr(self.model, "palette_image"):
+            from tinct.io import write_image
+
+            path = self.run_dir / "palette.png"
+            with naming_the_file(path):
+                write_image(path, self.model.palette_image(), overwrite=True)
         if getattr(self.model, "backend", "torch") == "numpy":
             return self._run_numpy(state)
         self._wrap_for_processes()
@@ -815,15 +829,22 @@ class Trainer:
 
     def _save_numpy_checkpoints(self, row: dict[str, Any], improved: bool) -> None:
         extra = {"train_config": self.config.to_dict(), "data_config": self.run.data}
-        _write_checkpoints(self.run_dir, self.model, self.manifest, row, extra, improved)
+        keep = row["epoch"] if self.config.keep_every_epoch else None
+        _write_checkpoints(self.run_dir, self.model, self.manifest, row, extra, improved, keep)
 
 
-def _write_checkpoints(run_dir: Path, model, manifest: str | None, metrics: dict, extra: dict, improved: bool) -> None:
-    """``last.safetensors``, and ``best.safetensors`` when the epoch improved (an OSError names the file)."""
+def _write_checkpoints(
+    run_dir: Path, model, manifest: str | None, metrics: dict, extra: dict, improved: bool, keep_epoch: int | None = None
+) -> None:
+    """``last.safetensors``, ``best.safetensors`` when the epoch improved, and
+    ``epochs/epoch_NNN.safetensors`` when ``keep_epoch`` is given (an OSError names the file)."""
     from tinct.models import save_checkpoint
 
-    for name in ("last", "best") if improved else ("last",):
-        path = run_dir / f"{name}.safetensors"
+    paths = [run_dir / f"{name}.safetensors" for name in (("last", "best") if improved else ("last",))]
+    if keep_epoch is not None:
+        (run_dir / "epochs").mkdir(exist_ok=True)
+        paths.append(run_dir / "epochs" / f"epoch_{keep_epoch:03d}.safetensors")
+    for path in paths:
         with naming_the_file(path):
             save_checkpoint(path, model, manifest, metrics, extra)
 
