@@ -441,3 +441,99 @@ def test_a_full_disk_leaves_no_leaderboard(folders, tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{out / 'leaderboard.html'}: cannot write the report" in err[0], err
     assert not out.exists() and not list(tmp_path.rglob("*.part"))
+
+
+# ---------------------------------------------------------------------------------------------
+# --data takes every training source kind
+# ---------------------------------------------------------------------------------------------
+
+
+def test_truths_of_cifar100_and_lab_array_sources_are_their_pixels(tmp_path):
+    from test_data import lab_array_parts
+    from test_numpy_models import smooth_rgb, write_cifar
+    from skimage.color import lab2rgb
+
+    from tinct.evaluate.runner import EvaluationError, truth_items
+
+    write_cifar(tmp_path / "cifar", train=6, test=3)
+    folder, items, spec = truth_items(f"cifar100:{tmp_path / 'cifar'}:52")
+    assert folder == tmp_path / "cifar" and spec.kind == "cifar100"
+    assert [item.name for item in items] == [f"cifar/test/{i:05d}" for i in range(3)]  # the test split only
+    expected = smooth_rgb(3, 32, seed=len("test"))  # what write_cifar pickled as the test file
+    for item, rgb in zip(items, expected):
+        np.testing.assert_array_equal(item.truth_pixels(), rgb)
+
+    arrays, lab8 = lab_array_parts(tmp_path / "kaggle", sizes=(3, 2), side=16)
+    _, items, _ = truth_items(f"lab-arrays:{arrays}:parts=2", limit=1)
+    assert [item.name for item in items] == ["kaggle/l/000003"]
+    row = lab8[3].astype(np.float64)
+    lab = np.stack([row[..., 0] * 100 / 255, row[..., 1] - 128, row[..., 2] - 128], -1)
+    reference = np.clip(lab2rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert np.abs(items[0].truth_pixels().astype(int) - reference).max() <= 1
+    with pytest.raises(EvaluationError, match="is not a folder"):
+        truth_items(f"coco:{tmp_path / 'missing'}")
+
+
+def test_evaluate_data_takes_cifar100_lab_arrays_and_coco_sources(tmp_path, capsys):
+    from test_data import lab_array_parts
+    from test_numpy_models import write_cifar
+
+    write_cifar(tmp_path / "cifar", train=6, test=3)
+    arrays, _ = lab_array_parts(tmp_path / "kaggle", sizes=(3, 2), side=16)
+    for i in range(2):
+        _save(tmp_path / "coco" / "val2017" / f"{i:012d}.jpg", _colour_image(i))
+    checkpoint = _checkpoint(tmp_path / "tiny.safetensors")
+    cases = [
+        (f"cifar100:{tmp_path / 'cifar'}:52", 3, "the CIFAR-100 test split"),
+        (f"lab-arrays:{arrays}", 5, "ab parts all present"),
+        (f"lab-arrays:{arrays}:parts=2", 2, "ab parts 2"),
+        (f"coco:{tmp_path / 'coco'}", 2, None),
+    ]
+    for n, (data, count, note) in enumerate(cases):
+        out = tmp_path / f"report{n}"
+        argv = ["evaluate", "--model", str(checkpoint), "--data", data, "--out", str(out), "--no-progress"]
+        assert cli(evaluate_cli, argv) == 0, capsys.readouterr().err
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["num_images"] == count
+        assert {s["name"] for s in summary["systems"]} == {"tiny", BASELINE_NAME}
+        if note:
+            assert note in summary["notes"][0]
+    capsys.readouterr()
+
+
+def _train_window_mlp(source: str, run: Path, capsys) -> Path:
+    from tinct.cli import main
+
+    tiny = ["model.hidden=[2]", "data.size=16", "data.random_crop=false", "data.val_fraction=0.2",
+            "train.epochs=1", "train.batch_size=64", "train.samples=0", "train.tensorboard=false", "train.threads=1"]
+    argv = ["train", "--model", "window-mlp", "--data", source, "--out", str(run), "--no-progress"]
+    assert main([*argv, *[a for s in tiny for a in ("--set", s)]]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return run / "last.safetensors"
+
+
+def test_held_out_within_a_source_cifar100_test_split_and_untrained_lab_array_parts(tmp_path, capsys):
+    from test_data import lab_array_parts
+    from test_numpy_models import write_cifar
+
+    write_cifar(tmp_path / "cifar", train=8, test=2)
+    checkpoint = _train_window_mlp(f"cifar100:{tmp_path / 'cifar'}:52", tmp_path / "run-cifar", capsys)
+    out = tmp_path / "r-cifar"
+    argv = ["evaluate", "--model", str(checkpoint), "--data", f"cifar100:{tmp_path / 'cifar'}:52", "--out", str(out),
+            "--no-progress"]
+    assert cli(evaluate_cli, argv) == 0, capsys.readouterr().err
+    notes = json.loads((out / "summary.json").read_text())["notes"]
+    assert "the test file of" in notes[1] and "held out" in notes[1]
+
+    arrays, _ = lab_array_parts(tmp_path / "kaggle", sizes=(6, 3), side=16)
+    checkpoint = _train_window_mlp(f"lab-arrays:{arrays}:parts=1", tmp_path / "run-arrays", capsys)
+    out = tmp_path / "r-arrays"
+    argv = ["evaluate", "--model", str(checkpoint), "--data", f"lab-arrays:{arrays}:parts=2", "--out", str(out),
+            "--no-progress"]
+    assert cli(evaluate_cli, argv) == 0, capsys.readouterr().err
+    notes = json.loads((out / "summary.json").read_text())["notes"]
+    assert "ab parts [2]" in notes[1] and "not the trained parts [1]" in notes[1]
+    for data in (f"lab-arrays:{arrays}:parts=1,2", f"lab-arrays:{arrays}"):
+        argv = ["evaluate", "--model", str(checkpoint), "--data", data, "--out", str(tmp_path / "no"), "--no-progress"]
+        assert cli(evaluate_cli, argv) == 1
+        assert "was trained on" in capsys.readouterr().err

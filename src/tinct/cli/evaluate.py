@@ -1,6 +1,6 @@
 """``tinct evaluate``: score a model (or another tool's outputs) against held-out truths.
 
-    tinct evaluate --model M --data DIR [--out REPORT] [--limit N]
+    tinct evaluate --model M --data DIR|SOURCE [--out REPORT] [--limit N]
     tinct evaluate --pred DIR --gt DIR [--resize] [--out REPORT]
 
 Prints the table (the gray baseline beside the model) and writes a report folder.
@@ -37,7 +37,11 @@ def add_parser(subparsers) -> None:
     )
     source = p.add_argument_group("what to score (one of)")
     source.add_argument("--model", metavar="M", help="shipped weights name or checkpoint path; needs --data")
-    source.add_argument("--data", type=Path, metavar="DIR", help="folder of colour truths (held out from training)")
+    source.add_argument(
+        "--data", metavar="DIR|SOURCE",
+        help="colour truths held out from training: a folder, or a training source: cifar100:DIR[:LABELS] (its "
+        "test split), lab-arrays:DIR[:parts=N] (seed 002's arrays), coco:DIR, caltech101:DIR",
+    )
     source.add_argument("--pred", type=Path, metavar="DIR", help="folder of outputs made by any tool; needs --gt")
     source.add_argument("--gt", type=Path, metavar="DIR", help="folder of truths matching --pred by relative path")
     p.add_argument("--out", type=Path, metavar="REPORT",
@@ -67,7 +71,7 @@ def _validate(args) -> str | None:
         return "--model and --pred cannot be combined (score a model or a folder of outputs, not both)"
     if args.model:
         if args.data is None:
-            return "--model needs --data DIR (a folder of held-out colour truths)"
+            return "--model needs --data DIR (a folder of held-out colour truths, or a source such as cifar100:DIR)"
         if args.gt is not None or args.resize:
             return "--gt and --resize go with --pred, not --model"
         return None

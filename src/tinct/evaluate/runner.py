@@ -2,6 +2,22 @@
 
 Every evaluation scores the gray baseline on the same images: the truth's own CIELAB L
 with a = b = 0. A colorizer is only worth its weights where it beats that row.
+
+The truths of a model evaluation (``data``) are a folder or any training source string
+(:mod:`tinct.data.config`):
+
+==============================  ===============================================================
+``DIR``, ``folder:DIR``,        every image under the folder
+``coco:DIR``
+``caltech101:DIR``              every image of the class folders (as training reads them:
+                                ``BACKGROUND_Google`` and ``Faces_easy`` left out)
+``cifar100:DIR[:LABELS]``       the **test** file's images of those fine labels (all 100 when
+                                none are given); a ``cifar100:`` training source never trains on
+                                it, so the held-out check accepts it
+``lab-arrays:DIR[:parts=N]``    every image of the chosen ab parts (all parts present), 8-bit
+                                Lab turned into sRGB; a model trained on other parts of the
+                                same arrays passes the held-out check
+==============================  ===============================================================
 """
 
 from __future__ import annotations
@@ -12,12 +28,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from tinct.evaluate.scoring import Stats, TruthScores, gray_baseline, score_pair, set_metrics, summarize, truth_scores
 from tinct.io import ImageReadError, list_images, read_rgb
+
+if TYPE_CHECKING:
+    from tinct.data.config import SourceSpec
 
 __all__ = [
     "BASELINE_NAME",
@@ -26,6 +45,8 @@ __all__ = [
     "Evaluation",
     "Item",
     "training_folders",
+    "training_sources",
+    "truth_items",
     "check_held_out",
     "match_predictions",
     "parameter_count",
@@ -94,11 +115,20 @@ class Evaluation:
 
 @dataclass
 class Item:
-    """One image to score: its name, its truth file and (for --pred) the output file."""
+    """One image to score: its name, its truth file and (for --pred) the output file.
+
+    Images of array sources (CIFAR-100, seed 002's arrays) have no file of their own:
+    ``load`` returns their uint8 sRGB pixels and ``truth`` names them (``<folder>/<key>``).
+    """
 
     name: str
     truth: Path
     pred: Path | None = None
+    load: Callable[[], np.ndarray] | None = None
+
+    def truth_pixels(self) -> np.ndarray:
+        """uint8 ``(H, W, 3)`` sRGB of the truth."""
+        return self.load() if self.load is not None else read_rgb(self.truth)
 
 
 @dataclass
@@ -127,47 +157,77 @@ def _paths_in(value) -> list[str]:
     return []
 
 
-def _source_folder(text: str) -> Path:
-    """The real path of one recorded source: ``folder:PATH``, ``caltech101:PATH:crops=2``,
-    ``cifar100:PATH:52``, ... (as ``tinct train`` records them) or a bare path."""
-    from tinct.data.config import parse_source
+def _recorded_source(text: str) -> "SourceSpec":
+    """One recorded source (``folder:PATH``, ``caltech101:PATH:crops=2``, ``cifar100:PATH:52``,
+    ``lab-arrays:PATH:parts=1``, ... as ``tinct train`` records them, or a bare path), with
+    its real path."""
+    import dataclasses
+
+    from tinct.data.config import SourceSpec, parse_source
 
     try:
-        path = parse_source(text).path
+        spec = parse_source(text)
     except ValueError:  # not a source string this tinct can parse: take it as a path
-        path = Path(text)
-    return path.expanduser().resolve()
+        spec = SourceSpec(kind="folder", path=Path(text), text=text)
+    return dataclasses.replace(spec, path=spec.path.expanduser().resolve())
+
+
+def training_sources(model) -> list["SourceSpec"] | None:
+    """The training sources recorded in a loaded checkpoint (``extra.data_config.sources``),
+    paths made real, or None when it records none."""
+    info = getattr(model, "checkpoint_info", None) or {}
+    data_config = (info.get("extra") or {}).get("data_config") or {}
+    if "sources" not in data_config:
+        return None
+    return [_recorded_source(text) for text in _paths_in(data_config["sources"])]
 
 
 def training_folders(model) -> list[Path] | None:
     """Real paths of the training folders recorded in a loaded checkpoint
     (``extra.data_config.sources``), or None when it records none."""
-    info = getattr(model, "checkpoint_info", None) or {}
-    data_config = (info.get("extra") or {}).get("data_config") or {}
-    if "sources" not in data_config:
+    sources = training_sources(model)
+    return None if sources is None else [source.path for source in sources]
+
+
+def _held_out_within(data: "SourceSpec | None", trained: "SourceSpec") -> str | None:
+    """Why the images of ``data`` are held out from the training source ``trained`` although
+    their folders overlap, or None: a CIFAR-100 test split, or lab-array parts not trained on."""
+    if data is None or data.path != trained.path or data.kind != trained.kind:
         return None
-    return [_source_folder(text) for text in _paths_in(data_config["sources"])]
+    if data.kind == "cifar100":
+        return f"the test file of {data.path} is held out (tinct trains cifar100: sources on their train file only)"
+    if data.kind == "lab-arrays" and data.parts and trained.parts and not set(data.parts) & set(trained.parts):
+        return f"ab parts {list(data.parts)} of {data.path} are not the trained parts {list(trained.parts)}"
+    return None
 
 
-def check_held_out(data: Path, model, name: str, allow_train_data: bool) -> str:
+def check_held_out(data: Path, model, name: str, allow_train_data: bool, source: "SourceSpec | None" = None) -> str:
     """Refuse to score ``model`` on ``data`` when ``data`` overlaps its recorded training folders.
 
-    Overlap means: ``data`` equals a training folder, lies inside one, or contains one.
+    Overlap means: ``data`` equals a training folder, lies inside one, or contains one, except
+    where ``source`` (what is scored in ``data``) is held out within that source: the test
+    split of a CIFAR-100 source, lab-array parts the model did not train on.
     Returns a one-line statement of what was checked (it goes into the report).
     """
-    folders = training_folders(model)
-    if folders is None:
+    sources = training_sources(model)
+    if sources is None:
         return f"{name}: the checkpoint records no training folders; held-out status not verified"
-    data = data.resolve()
-    overlapping = [f for f in folders if data == f or data.is_relative_to(f) or f.is_relative_to(data)]
+    data = Path(data).resolve()
+    if source is not None:
+        source = _recorded_source(source.canonical())
+    overlapping = [t for t in sources if data == t.path or data.is_relative_to(t.path) or t.path.is_relative_to(data)]
+    reasons = [reason for t in overlapping if (reason := _held_out_within(source, t))]
+    overlapping = [t for t in overlapping if not _held_out_within(source, t)]
     if not overlapping:
-        return f"{name}: {data} is outside the {len(folders)} training folder(s) recorded in the checkpoint"
+        if reasons:
+            return f"{name}: {reasons[0]}"
+        return f"{name}: {data} is outside the {len(sources)} training folder(s) recorded in the checkpoint"
     if not allow_train_data:
         raise EvaluationError(
-            f"{data}: {name} was trained on {overlapping[0]}; scores on training images flatter the model "
+            f"{data}: {name} was trained on {overlapping[0].path}; scores on training images flatter the model "
             f"(evaluate on held-out images, or pass --allow-train-data to do it anyway)"
         )
-    return f"{name}: WARNING evaluated on its own training data ({overlapping[0]}) by --allow-train-data"
+    return f"{name}: WARNING evaluated on its own training data ({overlapping[0].path}) by --allow-train-data"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +353,7 @@ def _run(
     if optional.fid is not None and len(items) < 2:
         raise EvaluationError("FID needs at least 2 images")
     for index, item in enumerate(_progress(items, len(items), f"evaluating {len(systems) - 1} system(s)", progress)):
-        truth = read_rgb(item.truth)
+        truth = item.truth_pixels()
         if min(truth.shape[:2]) < 7:
             raise EvaluationError(f"{item.truth}: {truth.shape[1]}x{truth.shape[0]} px is too small (SSIM needs 7x7)")
         if index == 0:
@@ -368,16 +428,65 @@ def _model_system(model, name: str, held_out: str) -> _System:
     return _System(result, produce, warm_up)
 
 
-def _truth_items(data: Path, limit: int | None) -> list[Item]:
-    data = Path(data)
+def _array_item(source, record) -> Item:
+    """An image of an array source (CIFAR-100, lab arrays) as a truth, read when scored."""
+    from tinct.color import lab_to_rgb, to_uint8
+    from tinct.data.preprocess import decode_lab8
+
+    def load() -> np.ndarray:
+        pixels = source.load(record)
+        if source.encoding == "lab8":
+            return to_uint8(lab_to_rgb(decode_lab8(pixels)))
+        return np.ascontiguousarray(pixels)
+
+    return Item(record.key, source.root.parent / record.key, load=load)
+
+
+def truth_items(data: str | os.PathLike, limit: int | None = None) -> tuple[Path, list[Item], "SourceSpec"]:
+    """The truths a model evaluation scores: ``(folder, items, parsed source)`` for a folder or
+    a source string (module docstring), in the source's order, the first ``limit`` kept."""
+    from tinct.data.config import DataConfig, parse_source
+    from tinct.data.sources import open_sources
+
+    text = str(data)
     try:
-        files = list_images(data)
-    except NotADirectoryError:
-        raise EvaluationError(f"{data}: data folder does not exist or is not a folder") from None
-    if not files:
-        raise EvaluationError(f"{data}: no images found")
-    items = [Item(f.relative_to(data).as_posix(), f) for f in files]
-    return items[:limit] if limit is not None else items
+        spec = parse_source(text)
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from None
+    if spec.kind in ("folder", "coco"):
+        try:
+            files = list_images(spec.path)
+        except NotADirectoryError:
+            raise EvaluationError(f"{text}: data folder does not exist or is not a folder") from None
+        items = [Item(f.relative_to(spec.path).as_posix(), f) for f in files]
+    else:
+        try:
+            (source,) = open_sources(DataConfig(sources=[text]))
+            records = source.records()
+        except (NotADirectoryError, FileNotFoundError, ValueError) as exc:
+            raise EvaluationError(str(exc)) from None
+        if spec.kind == "caltech101":
+            items = [Item(r.path.relative_to(spec.path).as_posix(), r.path) for r in records]
+        else:
+            if spec.kind == "cifar100":
+                records = [r for r in records if r.official_split == "test"]
+            items = [_array_item(source, r) for r in records]
+    if not items:
+        raise EvaluationError(f"{text}: no images found")
+    return spec.path, (items[:limit] if limit is not None else items), spec
+
+
+def _source_note(spec: "SourceSpec", count: int) -> str | None:
+    """What a source string made of ``--data`` (None for a plain folder)."""
+    if spec.kind == "cifar100":
+        labels = ",".join(spec.labels) if spec.labels else "all"
+        return f"data: the CIFAR-100 test split of {spec.path} (fine labels {labels}), {count} images"
+    if spec.kind == "lab-arrays":
+        parts = ",".join(map(str, spec.parts)) if spec.parts else "all present"
+        return f"data: seed 002's Lab arrays in {spec.path} (ab parts {parts}), {count} images as sRGB"
+    if spec.kind == "caltech101":
+        return f"data: the Caltech-101 class folders of {spec.path}, {count} images"
+    return None
 
 
 def _check_limit(limit: int | None) -> None:
@@ -405,6 +514,9 @@ def compare_models(
     Each truth becomes a gray input with exactly its CIELAB L, is colorized (timed: wall time
     of ``Colorizer.colorize_photo`` only, after one untimed warm-up) and scored.
 
+    ``data`` is a folder or a training source string (``cifar100:DIR:52`` scores its test
+    split; see the module docstring).
+
     Raises:
         EvaluationError: ``data`` overlaps a model's recorded training folders (unless
             ``allow_train_data``), no images, ...
@@ -412,8 +524,7 @@ def compare_models(
     from tinct.infer import Colorizer
 
     _check_limit(limit)
-    data = Path(data)
-    items = _truth_items(data, limit)
+    data, items, source = truth_items(data, limit)
     optional = _OptionalMetrics(fid_weights, lpips_weights, lpips_backbone)
     systems, names = [], set()
     for spec in models:
@@ -422,11 +533,13 @@ def compare_models(
         if name in names or name == BASELINE_NAME:
             name = str(spec)
         names.add(name)
-        held_out = check_held_out(data, colorizer.model, name, allow_train_data)
+        held_out = check_held_out(data, colorizer.model, name, allow_train_data, source)
         systems.append(_model_system(colorizer, name, held_out))
     systems.append(_baseline_system())
     evaluation = _run(mode, data, items, systems, optional, comparisons, thumbnail_size, progress)
-    evaluation.notes = [s.held_out for s in evaluation.systems if s.held_out] + evaluation.notes
+    described = _source_note(source, len(items))
+    held_out = [s.held_out for s in evaluation.systems if s.held_out]
+    evaluation.notes = ([described] if described else []) + held_out + evaluation.notes
     return evaluation
 
 
