@@ -3,7 +3,11 @@ Gradio API of a running page (errors come back as one readable line)."""
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -13,11 +17,16 @@ import torch
 from PIL import Image
 
 from tinct.app import (
+    Batch,
     Limits,
+    Pace,
+    Progress,
     UploadRejected,
     Workspace,
+    check_added_file,
     check_uploads,
     colorize_file,
+    colorize_uploads,
     find_examples,
     load_colorizers,
     result_name,
@@ -25,7 +34,9 @@ from tinct.app import (
 )
 from tinct.infer import Colorizer
 
-from conftest import gray_ramp
+from conftest import REPO, gray_ramp
+
+HAS_GRADIO = importlib.util.find_spec("gradio") is not None  # found, not imported: tinct.app imports it faster
 
 
 def _save_gray(path: Path, height: int = 24, width: int = 36) -> Path:
@@ -93,6 +104,34 @@ def test_limits_reject_too_many_pixels_from_the_header_alone(tmp_path):
         check_uploads([path], Limits(max_megapixels=0.0015))
     assert str(info.value) == "wide.png: 40x50 is 0.0020 megapixels, over the 0.0015 megapixel limit."
     assert check_uploads([path], Limits(max_megapixels=0.002)) == [path]  # the limit itself is allowed
+
+
+def _cut(path: Path, keep: float = 0.5) -> Path:
+    """``path`` cut short, as an interrupted download or copy leaves it."""
+    data = path.read_bytes()
+    cut = path.with_name(f"cut-{path.name}")
+    cut.write_bytes(data[: int(len(data) * keep)])
+    return cut
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "photo.webp", "photo.tif", "photo.bmp"])
+def test_added_file_check_finds_a_file_cut_short_and_says_so_plainly(tmp_path, name):
+    whole = _save_gray(tmp_path / name, 120, 160)
+    check_added_file(whole, Limits())  # a complete file passes
+    with pytest.raises(UploadRejected) as info:
+        check_added_file(_cut(whole), Limits())
+    assert str(info.value) == (f"cut-{name}: the file is incomplete (it stops part of the way through the image); "
+                               "add a complete copy.")
+
+
+def test_added_file_check_applies_the_limits_and_names_non_images(tmp_path):
+    fake = tmp_path / "scan.jpg"
+    fake.write_text("a text file with a photo's name")
+    with pytest.raises(UploadRejected, match=r"^scan\.jpg: not an image tinct can read \(use JPEG, PNG"):
+        check_added_file(fake, Limits())
+    wide = _save_gray(tmp_path / "wide.png", 50, 40)
+    with pytest.raises(UploadRejected, match=r"^wide\.png: 40x50 is 0\.0020 megapixels"):
+        check_added_file(wide, Limits(max_megapixels=0.0015))
 
 
 def test_limits_must_be_positive():
@@ -169,14 +208,96 @@ def test_previews_have_equal_size_and_are_small(tmp_path, colorizer, monkeypatch
     assert _read(result.output).shape == (30, 50, 3)  # the download stays full size
 
 
+def test_previews_of_a_transparent_photo_keep_its_transparency(tmp_path, colorizer, monkeypatch):
+    monkeypatch.setattr("tinct.app.PREVIEW_SIDE", 20)
+    rgba = Image.fromarray(gray_ramp(30, 40), "L").convert("RGBA")
+    alpha = np.zeros((30, 40), np.uint8)
+    alpha[:, 20:] = 255  # the left half is transparent
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(tmp_path / "cutout.png")
+    result = colorize_file(colorizer, tmp_path / "cutout.png", tmp_path / "out", ".png", previews=True)
+    assert _read(result.output).shape == (30, 40, 4)  # the download is the cut-out ...
+    for preview in (result.before, result.after):  # ... and so are both previews (PNG, not JPEG)
+        with Image.open(preview) as image:
+            assert image.format == "PNG" and image.size == (20, 15)
+            shown = np.asarray(image.getchannel("A"))
+        assert shown[:, :9].max() == 0 and shown[:, 11:].min() == 255
+    opaque = colorize_file(colorizer, _save_gray(tmp_path / "plain.png"), tmp_path / "out", ".png", previews=True)
+    assert opaque.before.suffix == opaque.after.suffix == ".jpg"  # no alpha: small JPEG previews
+
+
+def test_colorize_file_reads_up_to_the_limit_it_is_given(tmp_path, colorizer):
+    source = _save_gray(tmp_path / "wide.png", 30, 40)  # 0.0012 MP
+    with pytest.raises(UploadRejected) as info:
+        colorize_file(colorizer, source, tmp_path, ".png", max_megapixels=0.001)
+    message = str(info.value)
+    assert message.startswith("wide.png: 40 x 30 pixels") and message.endswith("over the 0.001 megapixel limit.")
+    assert colorize_file(colorizer, source, tmp_path, ".png", max_megapixels=None).width == 40
+
+
 def test_truncated_file_is_rejected_by_name(tmp_path, colorizer):
     source = _save_gray(tmp_path / "whole.png", 40, 40)
     data = source.read_bytes()
     broken = tmp_path / "broken.png"
     broken.write_bytes(data[: len(data) // 2])
     check_uploads([broken], Limits())  # the header is fine ...
-    with pytest.raises(UploadRejected, match=r"^broken\.png: "):  # ... the pixels are not
+    with pytest.raises(UploadRejected) as info:  # ... the pixels are not
         colorize_file(colorizer, broken, tmp_path, ".png")
+    # Said plainly, not as the decoder says it ("image file is truncated (20 bytes not processed)").
+    assert str(info.value).startswith("broken.png: the file is incomplete")
+    assert "truncated" not in str(info.value) and "bytes" not in str(info.value)
+
+
+def test_pace_learns_seconds_per_megapixel_and_counts_small_photos_as_a_minimum():
+    pace = Pace(min_megapixels=0.25, weight=0.5)
+    assert pace.seconds_left([1.0, 2.0]) is None
+    pace.record(megapixels=4.0, seconds=2.0)  # 0.5 s per MP
+    assert pace.seconds_left([1.0, 2.0]) == pytest.approx(1.5)
+    assert pace.seconds_left([0.01]) == pytest.approx(0.125)  # a tiny photo costs the overhead of 0.25 MP
+    assert pace.seconds_left([1.0, 2.0], elapsed=5.0) == pytest.approx(1.0)  # the current one is late: 0 left of it
+    pace.record(megapixels=1.0, seconds=1.5)  # 1.5 s per MP: the mean follows, (0.5 + 1.5) / 2
+    assert pace.seconds_per_megapixel == pytest.approx(1.0)
+
+
+def test_progress_names_the_photo_with_n_of_n_and_the_time_left():
+    assert Progress("a.jpg", 2, 3, 0.4, 6.2).describe() == "Colorizing a.jpg (2 / 3) · about 6 s left"
+    assert Progress("a.jpg", 1, 3, 0.0, None).describe() == "Colorizing a.jpg (1 / 3) · estimating the time left"
+    assert Progress("a.jpg", 3, 3, 0.8, 1.2).describe() == "Colorizing a.jpg (3 / 3) · about 1 s left"
+    assert Progress("a.jpg", 3, 3, 0.9, 0.4).describe() == "Colorizing a.jpg (3 / 3) · almost done"
+    assert Progress("a.jpg", 1, 9, 0.1, 75).describe() == "Colorizing a.jpg (1 / 9) · about 1 min 15 s left"
+
+
+class _SlowColorizer:
+    """A colorizer that takes ``seconds`` per photo, to see progress reported meanwhile."""
+
+    def __init__(self, colorizer, seconds: float):
+        self.colorizer, self.seconds, self.name = colorizer, seconds, colorizer.name
+
+    def colorize_photo(self, photo):
+        time.sleep(self.seconds)
+        return self.colorizer.colorize_photo(photo)
+
+
+def test_colorize_uploads_reports_progress_while_it_works_then_the_batch(tmp_path, colorizer):
+    paths = [_save_gray(tmp_path / "one.png", 20, 30), _save_gray(tmp_path / "two.png", 30, 20)]
+    uploads = [(p, 30 if p.name == "one.png" else 20, 20 if p.name == "one.png" else 30) for p in paths]
+    pace = Pace()
+    out = tmp_path / "out"
+    out.mkdir()
+    steps = list(colorize_uploads(_SlowColorizer(colorizer, 0.2), uploads, out, ".png", pace, every=0.02))
+    reports, batch = steps[:-1], steps[-1]
+    assert isinstance(batch, Batch) and all(isinstance(r, Progress) for r in reports)
+    assert [r.output.name for r in batch.results] == ["one_color.png", "two_color.png"]
+    assert batch.archive is not None and batch.archive.name == "tinct-results.zip"
+    # Several reports per photo (the work runs beside them), in order, never going backwards.
+    assert sum(r.number == 1 for r in reports) >= 3 and sum(r.number == 2 for r in reports) >= 3
+    assert [r.number for r in reports] == sorted(r.number for r in reports)
+    assert all(r.name == ("one.png" if r.number == 1 else "two.png") and r.count == 2 for r in reports)
+    fractions = [r.fraction for r in reports]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] < 1
+    # Nothing timed before the first photo; from the second on, a time left.
+    assert reports[0].seconds_left is None and all(r.seconds_left is not None for r in reports if r.number == 2)
+    assert pace.seconds_per_megapixel > 0
 
 
 def test_result_names_stay_unique():
@@ -242,7 +363,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A page served in this process on 127.0.0.1, with a 40x40-pixel limit of 0.0016 MP."""
-    pytest.importorskip("gradio", reason="the web page needs the 'app' extra (gradio)")
+    if not HAS_GRADIO:
+        pytest.skip("the web page needs the 'app' extra (gradio)")
     gradio_client = pytest.importorskip("gradio_client", reason="needs gradio_client (installed with gradio)")
     from tinct.app import build_app, launch
     from tinct.color import LAB
@@ -297,13 +419,16 @@ def test_api_jpeg_format(served):
         ("fake", "scan.jpg: not an image tinct can read"),
         ("pixels", "huge.png: 41x40 is 0.00164 megapixels, over the 0.0016 megapixel limit."),
         ("count", "Too many photos at once: 3 given, the limit is 2."),
-        ("text", "Invalid file type"),  # refused by Gradio itself (the page's browser check names the file)
+        ("text", "notes.txt: not an image tinct can read"),  # tinct, not Gradio, checks the API's files
+        ("model", "Unknown model 'nope'; choose one of tiny."),
+        ("format", "Unknown download format 'GIF'; choose PNG or JPEG."),
     ],
 )
-def test_api_errors_are_one_readable_line(served, case, message):
+def test_api_errors_are_one_readable_line_and_one_log_line(served, capfd, case, message):
     from gradio_client.exceptions import AppError
 
     client, folder, _ = served
+    model, download_format = "tiny", "PNG"
     if case == "fake":
         fake = folder / "scan.jpg"
         fake.write_text("a text file with a photo's name")
@@ -314,12 +439,36 @@ def test_api_errors_are_one_readable_line(served, case, message):
         items = _gallery(text)
     elif case == "pixels":
         items = _gallery(_save_gray(folder / "huge.png", 40, 41))
-    else:
+    elif case == "count":
         items = _gallery(*(_save_gray(folder / f"n{i}.png") for i in range(3)))
+    else:
+        items = _gallery(_save_gray(folder / "fine.png"))
+        model, download_format = ("nope", "PNG") if case == "model" else ("tiny", "GIF")
+    capfd.readouterr()
     with pytest.raises(AppError) as info:
-        client.predict(items, "tiny", "PNG", api_name="/colorize")
+        client.predict(items, model, download_format, api_name="/colorize")
     assert message in str(info.value)
     assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
+    # The server's log: one line for the refused request, no traceback.
+    log = capfd.readouterr().err
+    assert "Traceback" not in log
+    assert [line for line in log.splitlines() if line.strip()] == [f"tinct serve: refused: {str(info.value)}"]
+
+
+@pytest.mark.skipif(not HAS_GRADIO, reason="the web page needs the 'app' extra (gradio)")
+def test_gradio_is_imported_only_for_the_page_and_without_rewriting_its_stubs():
+    # `import tinct.app` stays cheap; offline_gradio() skips Gradio's import-time .pyi rewriting
+    # (about half of `import gradio`, so of `tinct serve`'s start-up).
+    code = (
+        "import sys, tinct.app as app\n"
+        "assert 'gradio' not in sys.modules\n"
+        "app.offline_gradio()\n"
+        "import gradio.component_meta as meta\n"
+        "print(meta.create_or_modify_pyi(object, 'Nothing', []) is None, meta.create_or_modify_pyi.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "<lambda>"]
 
 
 # --- the command line -------------------------------------------------------------------

@@ -3,13 +3,22 @@
 The server runs as a subprocess (``python -m tinct serve``) on 127.0.0.1 with a tiny checkpoint
 whose output bias paints everything a clear orange (a = +40, b = +30), so "the result has
 colour" is a meaningful check. The browser may reach 127.0.0.1 only: any other request is
-recorded and aborted, and the tests fail if there was one (the page must work offline).
+recorded and aborted, and the tests fail if there was one (the page must work offline), or
+if any request got an error status (a 404 included).
+
+The page's feedback is checked at a desktop size (1280 x 900) and a phone size (390 x 844):
+progress shows within 0.5 s of pressing Colorize on a 12 MP photo, the button stays disabled
+while the photo is colorized, the first result is in view when it is done, and a file over
+a limit is named next to the upload box within 1 s of being added. The tests save
+screenshots of both sizes to docs/images/ (shown in docs/web.md).
+
 No browser is ever downloaded: without /usr/bin/chromium (``.ci/install-browser.sh``) or the
 playwright package these tests skip.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -38,10 +47,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-MAX_MEGAPIXELS = 0.01  # 10,000 pixels: a 120x120 photo is "too large" and costs nothing
+MAX_MEGAPIXELS = 13  # a 12 MP photo is allowed, a 4000 x 3400 one (13.6 MP) is not
+MAX_MB = 2  # a 2.3 MB file of noise is over the limit
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 STARTUP_SECONDS = 90  # importing Gradio on a busy 2-core machine can take a while
 TIMEOUT_MS = 30_000
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SIZES = pytest.mark.parametrize("page", [DESKTOP, PHONE], indirect=True, ids=["1280x900", "390x844"])
+SCREENSHOTS = REPO / "docs" / "images"
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM} (.ci/install-browser.sh)"),
@@ -56,8 +70,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _gray_photo(path: Path, height: int, width: int) -> Path:
-    Image.fromarray(gray_ramp(height, width), "L").save(path)
+def _gray_photo(path: Path, height: int, width: int, **save) -> Path:
+    Image.fromarray(gray_ramp(height, width), "L").save(path, **save)
     return path
 
 
@@ -79,14 +93,31 @@ def files(tmp_path_factory) -> dict[str, Path]:
     text.write_text("this is not a photo\n")
     fake = folder / "scan.jpg"
     fake.write_text("this is not a photo either, whatever its name says\n")
+    whole = io.BytesIO()
+    Image.fromarray(gray_ramp(300, 400), "L").save(whole, "JPEG", quality=90)
+    cut = folder / "cut.jpg"
+    cut.write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])  # an interrupted download
+    noise = folder / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(noise)
+    cutout = folder / "cutout.png"
+    rgba = Image.fromarray(gray_ramp(60, 80), "L").convert("RGBA")
+    alpha = np.zeros((60, 80), np.uint8)
+    alpha[:, 40:] = 255  # the left half is transparent
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(cutout)
     return {
         "folder": folder,
         "checkpoint": save_checkpoint(folder / "orange.safetensors", model),
         "photo": _gray_photo(folder / "street.png", 60, 84),
-        "too_large": _gray_photo(folder / "poster.png", 120, 120),
+        "twelve_mp": _gray_photo(folder / "harbour-12mp.jpg", 3000, 4000, quality=90),
+        "too_many_pixels": _gray_photo(folder / "poster.png", 3400, 4000),  # a ramp: a small file
+        "too_many_bytes": noise,
+        "cut": cut,
+        "cutout": cutout,
         "text": text,
         "fake": fake,
         "example": _gray_photo(examples / "harbour.png", 40, 56),
+        "log": folder / "server.log",  # what the server prints
     }
 
 
@@ -102,18 +133,19 @@ def server(files):
         "--model", str(files["checkpoint"]),
         "--port", str(port),
         "--max-megapixels", str(MAX_MEGAPIXELS),
+        "--max-mb", str(MAX_MB),
         "--examples", str(files["example"].parent),
         "--threads", "1",
     ]
-    log = open(files["folder"] / "server.log", "w+")
+    log_path = files["log"]
+    log = open(log_path, "w+")
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"tinct serve exited with status {process.returncode}:\n{log.read()}")
+                pytest.fail(f"tinct serve exited with status {process.returncode}:\n{log_path.read_text()}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -134,6 +166,9 @@ def server(files):
         log.close()
     # `kill` (SIGTERM) stops the server cleanly: its results folder is deleted.
     assert list(scratch.glob("tinct-serve-*")) == []
+    # Refusals are one line each in the server's log (see _expect_logged), never a traceback.
+    output = log_path.read_text()
+    assert "Traceback" not in output, output
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +187,7 @@ class LocalOnly:
     def __init__(self):
         self.requests: list[str] = []
         self.external: list[str] = []
+        self.failed: list[str] = []
 
     def __call__(self, route):
         url = route.request.url
@@ -163,13 +199,19 @@ class LocalOnly:
             self.external.append(url)
             route.abort()
 
+    def response(self, response):
+        if response.status >= 400:
+            self.failed.append(f"{response.status} {response.url}")
+
 
 @pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def page(browser, server, request):
+    viewport = getattr(request, "param", DESKTOP)
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
     network = LocalOnly()
     context.route("**/*", network)
     page = context.new_page()
+    page.on("response", network.response)
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(server)
     page.wait_for_selector("#colorize")
@@ -177,6 +219,7 @@ def page(browser, server):
     context.close()
     assert network.requests, "the page made no requests at all"
     assert network.external == [], f"the page tried to reach the internet: {network.external}"
+    assert network.failed == [], f"requests that failed: {network.failed}"
 
 
 def _upload(page, *paths: Path) -> None:
@@ -187,9 +230,21 @@ def _upload(page, *paths: Path) -> None:
     )
 
 
-def _expect_error(page, message: str) -> None:
-    sync_api.expect(page.get_by_text(message, exact=False).first).to_be_visible(timeout=TIMEOUT_MS)
-    assert page.locator(".result").count() == 0  # no result was shown
+def _thumbnails(page):
+    return page.locator("#uploads .thumbnail-item, #uploads .thumbnail-lg")
+
+
+def _expect_logged(files, line: str, timeout: float = 5.0) -> None:
+    """``line`` appears, whole, in the server's log."""
+    deadline = time.monotonic() + timeout
+    while line not in files["log"].read_text().splitlines():
+        assert time.monotonic() < deadline, f"not in the server's log: {line!r}\n{files['log'].read_text()}"
+        time.sleep(0.1)
+
+
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{page.viewport_size['width']}.png"))
 
 
 def test_upload_colorize_and_download(page, files, tmp_path):
@@ -218,25 +273,148 @@ def test_upload_colorize_and_download(page, files, tmp_path):
     np.testing.assert_array_equal(rgb, Colorizer(files["checkpoint"], threads=1)(files["photo"]))
 
 
-def test_files_that_are_not_images_get_clear_messages(page, files):
+@SIZES
+def test_progress_shows_at_once_and_results_come_into_view(page, files):
+    _upload(page, files["twelve_mp"])
+    button = page.locator("#colorize")
+    progress = page.locator("#progress progress")
+    button.click()
+    sync_api.expect(progress).to_be_visible(timeout=500)
+    sync_api.expect(progress).to_be_in_viewport()
+    sync_api.expect(button).to_be_disabled(timeout=500)
+
+    # While the photo is colorized: its name, n / N and the time left; the button stays disabled.
+    running = page.locator("#progress [data-state=running]")
+    sync_api.expect(running).to_contain_text("Colorizing harbour-12mp.jpg (1 / 1)", timeout=TIMEOUT_MS)
+    assert re.search(r"about \d+ s left|almost done|estimating the time left", running.inner_text())
+    sync_api.expect(button).to_be_disabled()
+    # For the screenshot, a bar part-way (it starts at 0 with the photo).
+    page.wait_for_function(
+        "() => { const bar = document.querySelector('#progress [data-state=running] progress');"
+        " return !bar || bar.value >= 300; }"
+    )
+    if running.count():
+        _screenshot(page, "web-progress")
+
+    sync_api.expect(page.locator("#progress [data-state=done]")).to_be_visible(timeout=TIMEOUT_MS)
+    # The first result is brought into view as soon as it is on the page.
+    first = page.locator(".result").first
+    sync_api.expect(first).to_be_in_viewport(ratio=0.5, timeout=3000)
+    sync_api.expect(button).to_be_enabled()
+    sync_api.expect(page.locator(".result")).to_have_count(1)  # one press, one job
+    sync_api.expect(page.locator(".result-caption").first).to_contain_text("4000x3000 px")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#slider-0 img')].every((img) => img.complete && img.naturalWidth > 0)"
+    )
+    _screenshot(page, "web-results")
+
+
+@SIZES
+def test_an_over_limit_file_is_named_next_to_the_upload_box_at_once(page, files):
+    from tinct.app import Limits, too_many_bytes
+
+    message = page.locator("#upload-message")
+    sent = []  # files sent to the server
+    page.on("request", lambda request: "/gradio_api/upload?" in request.url and sent.append(request.url))
+    limits = Limits(max_megapixels=MAX_MEGAPIXELS, max_mb=MAX_MB)
+    too_many_pixels = "poster.png: 4000x3400 is 13.6 megapixels, over the 13 megapixel limit."
+    too_heavy = too_many_bytes("noise.png", files["too_many_bytes"].stat().st_size, limits)
+    for path, expected in [(files["too_many_pixels"], too_many_pixels), (files["too_many_bytes"], too_heavy)]:
+        page.locator("#uploads input[type=file]").set_input_files(str(path))
+        sync_api.expect(message).to_contain_text(f"{expected} Not added.", timeout=1000)
+        sync_api.expect(message).to_be_in_viewport()
+        # Next to the file: right below the upload box.
+        box, note = page.locator("#uploads").bounding_box(), message.bounding_box()
+        assert 0 <= note["y"] - (box["y"] + box["height"]) < 40 and abs(note["x"] - box["x"]) < 40
+        sync_api.expect(_thumbnails(page)).to_have_count(0)  # the file was not added
+    assert len(sent) == 1  # the file over the byte limit was never sent: the browser named it
+    _expect_logged(files, f"tinct serve: refused: {too_many_pixels}")
+    assert "MB is over" in message.inner_text() and "Mb" not in message.inner_text()
+    assert page.locator("#progress .tinct-status").count() == 0  # nothing was pressed
+
+
+def test_a_drop_with_a_file_over_the_size_limit_adds_only_the_others(page, files):
+    # What dragging two files onto the box does: one drop event carrying both.
+    small = files["photo"].read_bytes()
+    page.evaluate(
+        """([small, big]) => {
+          const files = new DataTransfer();
+          files.items.add(new File([new Uint8Array(small)], 'street.png', {type: 'image/png'}));
+          files.items.add(new File([new Uint8Array(big)], 'huge.png', {type: 'image/png'}));
+          const target = document.querySelector('#uploads .upload-container');
+          target.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: files}));
+        }""",
+        [list(small), MAX_MB * 2**20 + 2**19],
+    )
+    sync_api.expect(page.locator("#upload-message")).to_contain_text(
+        "huge.png: 2.5 MB is over the 2 MB limit per photo. Not added.", timeout=1000
+    )
+    sync_api.expect(_thumbnails(page)).to_have_count(1, timeout=TIMEOUT_MS)  # street.png was added
+
+
+def test_files_that_are_not_images_or_incomplete_get_plain_messages(page, files):
     # Plainly not an image: the browser refuses it at once, naming it.
     page.locator("#uploads input[type=file]").set_input_files(str(files["text"]))
-    _expect_error(page, "Invalid file type: notes.txt")
-    # Claims to be a photo but is not: the server refuses it, naming it.
-    _upload(page, files["fake"])
+    sync_api.expect(page.get_by_text("Invalid file type: notes.txt").first).to_be_visible(timeout=TIMEOUT_MS)
+    message = page.locator("#upload-message")
+    # Claims to be a photo but is not, or stops half-way: the server refuses it as it arrives.
+    page.locator("#uploads input[type=file]").set_input_files(str(files["fake"]))
+    sync_api.expect(message).to_contain_text("scan.jpg: not an image tinct can read", timeout=TIMEOUT_MS)
+    page.locator("#uploads input[type=file]").set_input_files(str(files["cut"]))
+    sync_api.expect(message).to_contain_text("cut.jpg: the file is incomplete", timeout=TIMEOUT_MS)
+    assert "truncated" not in message.inner_text() and "bytes" not in message.inner_text()
+    sync_api.expect(_thumbnails(page)).to_have_count(0)
+    # Colorize with nothing added: a plain line where the results would be.
     page.click("#colorize")
-    _expect_error(page, "scan.jpg: not an image tinct can read")
+    refusal = page.locator("#progress [data-state=refused]")
+    sync_api.expect(refusal).to_contain_text("No photos to colorize")
+    sync_api.expect(page.locator("#colorize")).to_be_enabled()
+    assert page.locator(".result").count() == 0
 
 
-def test_an_oversized_image_gets_a_clear_message(page, files):
-    _upload(page, files["too_large"])
+def test_transparent_photo_previews_keep_their_transparency_and_sides_are_labelled(page, files):
+    _upload(page, files["cutout"])
     page.click("#colorize")
-    _expect_error(page, "poster.png: 120x120 is 0.014 megapixels, over the 0.01 megapixel limit.")
+    sync_api.expect(page.locator("#download-0")).to_be_visible(timeout=TIMEOUT_MS)
+    images = page.locator("#slider-0 img")
+    sync_api.expect(images).to_have_count(2)
+    for index in range(2):
+        source = images.nth(index).get_attribute("src")
+        assert source.endswith(".png"), source
+        with Image.open(io.BytesIO(page.request.get(source).body())) as preview:
+            assert preview.mode in ("RGBA", "LA"), preview.mode
+            alpha = np.asarray(preview.getchannel("A"))
+        assert alpha[:, :30].max() == 0 and alpha[:, 50:].min() == 255  # the download's cut-out
+    labels = page.evaluate(
+        "['::before', '::after'].map((part) => getComputedStyle("
+        "document.querySelector('#slider-0 .slider-wrap'), part).content)"
+    )
+    assert labels == ['"Before"', '"After"']
+    # ... and on top of the images: made hit-testable, each label is what the point under it
+    # hits (a label under the photo would leave the photo to be hit there).
+    page.add_style_tag(content=".before-after .slider-wrap::before, .before-after .slider-wrap::after "
+                               "{ pointer-events: auto !important; }")
+    on_top = page.evaluate(
+        """() => {
+          const wrap = document.querySelector('#slider-0 .slider-wrap');
+          wrap.scrollIntoView({block: 'center', behavior: 'instant'});  // points must be in the window
+          const box = wrap.getBoundingClientRect();
+          return ['::before', '::after'].map((part) => {
+            const label = getComputedStyle(wrap, part);
+            const x = part === '::before' ? box.left + parseFloat(label.left) + 5 : box.right - parseFloat(label.right) - 5;
+            return document.elementFromPoint(x, box.bottom - parseFloat(label.bottom) - 5) === wrap;
+          });
+        }"""
+    )
+    assert on_top == [True, True]
 
 
 def test_limits_and_models_are_shown_and_an_example_is_one_click_away(page):
-    sync_api.expect(page.locator("#limits")).to_contain_text("0.01 megapixels")
+    sync_api.expect(page.locator("#limits")).to_contain_text("2 MB and 13 megapixels")
     sync_api.expect(page.locator("#model input")).to_have_value("orange")
+    # No footer: no "Use via API ·" and no API page asking for an MCP schema that is not there.
+    assert page.locator("footer").count() == 0
+    sync_api.expect(page.get_by_text("Use via API")).to_have_count(0)
     sync_api.expect(page.locator("#example-gallery img")).to_have_count(1)
     page.locator("#example-gallery").get_by_role("button", name="Thumbnail 1 of 1").click()
     sync_api.expect(page.locator("#download-0")).to_be_visible(timeout=TIMEOUT_MS)

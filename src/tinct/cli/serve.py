@@ -7,6 +7,7 @@ import errno
 import signal
 import socket
 import sys
+import threading
 
 
 def add_parser(subparsers) -> None:
@@ -58,6 +59,28 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+class _Background:
+    """``function(*args, **kwargs)`` running in a helper thread; :meth:`result` waits for it
+    and returns its value or raises its exception."""
+
+    def __init__(self, function, *args, **kwargs):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(function, args, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, function, args, kwargs):
+        try:
+            self._value = function(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         return _error(f"--port must be in 1..65535, got {args.port}")
@@ -75,15 +98,19 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _error(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})")
 
-    from tinct.app import build_app, find_examples, launch, load_colorizers
+    from tinct.app import build_app, find_examples, launch, load_colorizers, offline_gradio, warm_up
 
-    try:
-        colorizers = load_colorizers(args.models or ["default"], threads=args.threads)
-    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
-        return _error(str(exc).strip("'\""))
     examples = find_examples(args.examples)
     if args.examples is not None and not examples:
         return _error(f"{args.examples}: no example photos there")
+    # The models load in a helper thread while Gradio is imported here: the two are the
+    # bulk of the start-up, and they overlap.
+    loading = _Background(load_colorizers, args.models or ["default"], threads=args.threads)
+    offline_gradio()
+    try:
+        colorizers = loading.result()
+    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
+        return _error(str(exc).strip("'\""))
 
     app = build_app(colorizers, limits, examples)
     try:
@@ -98,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
     # `kill` (SIGTERM) should stop the server as cleanly as Ctrl+C: close it, delete results.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # In the background: the first request runs warm, and its progress can say from the
+    # start how long it will take.
+    threading.Thread(target=warm_up, args=(app,), name="tinct-warm-up", daemon=True).start()
     try:
         app.block_thread()
     finally:
