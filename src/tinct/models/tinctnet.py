@@ -34,6 +34,20 @@ def _conv_block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn
     )
 
 
+@dataclass
+class BinsDecodingConfig:
+    """The head and decoding settings of the families that use :class:`BinsDecoding`."""
+
+    head: str = "bins"  # "bins" or "regression"
+    temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
+    rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
+    prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
+    chroma_floor: float = 0.0  # decoded chroma c -> chroma_gain * max(c - chroma_floor, 0)
+    chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
+    hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1), R the hue
+    hue_gate_high: float = 0.0  # concentration (ab_bins.gate_by_hue); high 0: no gate
+
+
 class BinsDecoding:
     """Decoding shared by the families with a ``bins`` or ``regression`` head (``tinctnet``,
     ``tinctnet2``). Their ``Config`` carries ``head``, ``temperature``, ``rebalance_mix``,
@@ -100,17 +114,9 @@ class BinsDecoding:
 @register_model("tinctnet")
 class TinctNet(BinsDecoding, ColorModel):
     @dataclass
-    class Config:
+    class Config(BinsDecodingConfig):
         input_size: int = 224  # working resolution (pixels, square)
         width: int = 32  # channels of the first stage; stages use 1, 2, 4, 8 x width
-        head: str = "bins"  # "bins" or "regression"
-        temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
-        rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
-        prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
-        chroma_floor: float = 0.0  # decoded chroma c -> chroma_gain * max(c - chroma_floor, 0)
-        chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
-        hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1), R the hue
-        hue_gate_high: float = 0.0  # concentration (ab_bins.gate_by_hue); high 0: no gate
         classes: int = 0  # > 0: also classify the photo from the global branch (Iizuka et al. 2016)
         class_loss_weight: float = 0.2  # weight of that cross-entropy beside the colour loss
 

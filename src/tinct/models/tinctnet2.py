@@ -26,11 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinct.color import lightness_to_gray_torch
-from tinct.models import ab_bins
 from tinct.models.base import ColorModel, check_lightness_batch
 from tinct.models.efficientnet_lite import FEATURE_CHANNELS, EfficientNetLite0, load_pretrained_lite0, rgb_to_input
 from tinct.models.registry import register_model
-from tinct.models.tinctnet import BinsDecoding
+from tinct.models.tinctnet import BinsDecoding, BinsDecodingConfig
 
 
 def _block(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
@@ -46,17 +45,9 @@ def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 @register_model("tinctnet2")
 class TinctNet2(BinsDecoding, ColorModel):
     @dataclass
-    class Config:
+    class Config(BinsDecodingConfig):  # head and decoding settings, then these
         input_size: int = 256  # working resolution (pixels, square; a multiple of 32)
         width: int = 64  # decoder channels at stride 4; 1.5x at stride 8, 2x at 16 and 32
-        head: str = "bins"  # "bins" or "regression"
-        temperature: float = ab_bins.ANNEALED_MEAN_T  # annealed-mean decoding (bins head)
-        rebalance_mix: float = 0.5  # lambda of the rebalancing weights (bins head)
-        prior_correction: float = 0.0  # beta: decode from logits - beta * log(class weight)
-        chroma_floor: float = 0.0  # decoded chroma c -> chroma_gain * max(c - chroma_floor, 0)
-        chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
-        hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1) (bins head)
-        hue_gate_high: float = 0.0  # high 0: no gate
         pretrained: bool = True  # a new training run starts from the ImageNet encoder weights
         encoder_lr_scale: float = 0.1  # encoder learning rate = this x train.lr
         freeze_encoder_bn: bool = True  # keep the encoder's ImageNet batch-norm statistics

@@ -94,7 +94,7 @@ class SGD:
         return f"SGD(learning_rate={self.learning_rate})"
 
 
-class ClippedSGD:
+class ClippedSGD(SGD):
     """Seed 003's update: ``p <- p - clip(lr**k * scale * g, -bound, bound)``, no state.
 
     Seed 003's code updates its two weight matrices after each batch as::
@@ -115,7 +115,7 @@ class ClippedSGD:
         bound: float = 0.1,
         powers: Sequence[int] | None = None,
     ) -> None:
-        self.learning_rate = _validate_learning_rate(learning_rate)
+        super().__init__(learning_rate)  # state: the learning rate alone, as SGD
         for name, value in (("scale", scale), ("bound", bound)):
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -133,15 +133,6 @@ class ClippedSGD:
         for parameter, gradient, power in zip(parameters, gradients, powers):
             change = (self.learning_rate**power * self.scale) * gradient
             parameter -= np.clip(change, -self.bound, self.bound).astype(parameter.dtype, copy=False)
-
-    def reset(self) -> None:
-        return None
-
-    def state_dict(self) -> dict:
-        return {"learning_rate": self.learning_rate}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.learning_rate = _validate_learning_rate(state["learning_rate"])
 
     def __repr__(self) -> str:
         return (
