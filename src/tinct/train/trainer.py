@@ -302,7 +302,10 @@ class Trainer:
         if state is None and self.config.init_from:
             self._load_initial_weights()
         elif state is None and isinstance(self.model, ColorModel):
-            loaded = self.model.load_pretrained()
+            try:
+                loaded = self.model.load_pretrained()
+            except ImportError as exc:  # the pretrained weights' package is a training extra
+                raise TrainError(f"{exc}; or train from random weights with --set model.pretrained=false") from None
             if loaded:
                 self.log(f"tinct: starting from {loaded}")
         if state is None and hasattr(self.model, "fit_statistics") and self.config.statistics_pixels:
