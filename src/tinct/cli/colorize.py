@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
         description=(
             "Colorize gray photos at full resolution. A single file without -o is written beside "
             "it as NAME_color.EXT; folders are searched recursively and mirrored under -o. "
-            "An input is never overwritten. An animated GIF, PNG or WebP is colorized frame by frame."
+            "An input is never overwritten. An animated GIF, PNG or WebP is colorized frame by frame. "
+            "Video clips are colorized without flicker, keeping their frame rate and sound (docs/video.md)."
         ),
     )
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
@@ -51,6 +52,9 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    from tinct.cli import colorize_video  # video clips: their options (and their path, in run)
+
+    colorize_video.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -430,6 +434,22 @@ def _summary(tally: Tally, elapsed: float, model_name: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Clips go to :mod:`tinct.cli.colorize_video`; photos (and anything else) stay here."""
+    from tinct.cli import colorize_video
+
+    split = colorize_video.split_inputs(args.inputs, args.output)
+    if not split.clips:
+        return _run_photos(args)
+    if args.batch_size < 1:
+        return _error(f"--batch-size must be >= 1, got {args.batch_size}")
+    status = colorize_video.run(args, split)
+    if split.photo_inputs and status != 2:
+        args.inputs = split.photo_inputs
+        status = max(status, _run_photos(args, split.clip_paths))
+    return status
+
+
+def _run_photos(args: argparse.Namespace, clip_paths: set[str] = frozenset()) -> int:
     if args.batch_size < 1:
         return _error(f"--batch-size must be >= 1, got {args.batch_size}")
     if not 1 <= args.quality <= 100:
@@ -442,8 +462,11 @@ def run(args: argparse.Namespace) -> int:
         plan = plan_jobs(found, args.output, args.suffix)
     except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
         return _error(str(exc))
+    from tinct.cli.colorize_video import not_a_clip_line  # clips in a folder are colorized there, not skipped
+
     for line in skipped + plan.skipped:
-        _say(f"skipped {line}")
+        if not_a_clip_line(line, clip_paths):
+            _say(f"skipped {line}")
     for line in plan.refused:
         _say(line)
     if not plan.jobs and not plan.refused:

@@ -51,6 +51,9 @@ def add_parser(subparsers) -> None:
                    help="evaluate even on folders the checkpoint records as training data (numbers will flatter)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads for colorization (default: all cores)")
     add_optional_metric_args(p)
+    from tinct.cli import evaluate_video  # video clips: their options (and their evaluation, in run)
+
+    evaluate_video.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -85,6 +88,10 @@ def _validate(args) -> str | None:
 
 
 def run(args) -> int:
+    from tinct.cli import evaluate_video
+
+    if evaluate_video.wants_video(args):  # the folder holds clips: temporal metrics too
+        return evaluate_video.run(args)
     problem = _validate(args)
     if problem:
         return fail(problem, 2)
