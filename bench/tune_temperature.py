@@ -102,6 +102,8 @@ def main() -> int:
     parser.add_argument("--out", help="write the checkpoint with the chosen setting here")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
                         help="precision of the tensors written with --out")
+    parser.add_argument("--previous", help="a checkpoint written by an earlier search (--out) on the same held-out "
+                        "photos: its recorded settings join this grid's before the rule picks one")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -155,6 +157,14 @@ def main() -> int:
         row = {**setting, **scores(outputs)}
         rows.append(row)
         tqdm.write(_describe(setting) + "  " + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[len(setting):]))
+
+    if args.previous:
+        earlier = load(args.previous).checkpoint_info["metrics"]["decoding_tuning"]["validation_photos"]
+        if earlier["photos"] != len(keys) or abs(earlier["gray"]["ciede2000"] - gray["ciede2000"]) > 1e-9:
+            print(f"{args.previous}: its search ran on other held-out photos", file=sys.stderr)
+            return 2
+        rows = earlier["all"] + rows
+        print(f"{len(earlier['all'])} settings of {args.previous} join the {len(grid)} of this grid")
 
     def colour_kept(r: dict) -> bool:
         return args.min_chroma_ratio <= r["chroma_ratio"] <= 1.2
