@@ -17,13 +17,13 @@ from tinct.engine import EngineNote, OnnxModel, export_path, torch_predict_ab
 from tinct.infer import Colorizer
 from tinct.io import photo_from_array, read_photo
 from tinct.models import create_model, save_checkpoint, shipped_models
-from tinct.models.checkpoint import WEIGHTS_DIR
+from tinct.models.checkpoint import DEFAULT_MODEL, WEIGHTS_DIR
 
 from conftest import gray_ramp
 
 REPO = Path(__file__).resolve().parents[1]
 EXPORTED = [name for name, path in shipped_models().items() if export_path(path).exists()]
-needs_shipped_export = pytest.mark.skipif("tinct-v1" not in EXPORTED, reason="no shipped ONNX export in this build")
+needs_shipped_export = pytest.mark.skipif(DEFAULT_MODEL not in EXPORTED, reason="no shipped ONNX export in this build")
 TOLERANCE = 1e-3  # Lab units of ab
 
 
@@ -52,7 +52,7 @@ def test_shipped_exports_agree_with_torch_on_real_photos(name, shared_data):
 def test_default_model_runs_in_onnx_runtime_and_names_its_weights():
     colorizer = Colorizer(threads=1)
     assert colorizer.engine == "onnx" and isinstance(colorizer.model, OnnxModel)
-    assert colorizer.name == "tinct-v1" and colorizer.input_size == colorizer.model.config.input_size
+    assert colorizer.name == DEFAULT_MODEL == "tinct-v2" and colorizer.input_size == colorizer.model.config.input_size
     assert colorizer.model.checkpoint_info["model"] == colorizer.model.name
 
 

@@ -52,7 +52,7 @@ __all__ = [
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "tinct-v1"
+DEFAULT_MODEL = "tinct-v2"
 SUMS_NAME = "SHA256SUMS"
 
 
