@@ -16,17 +16,18 @@ from tinct.models import create_model
 from tinct.models.efficientnet_lite import EfficientNetLite0, SameConv2d, load_pretrained_lite0, rgb_to_input
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("size", [15, 16, 17])
-@pytest.mark.parametrize("kernel", [3, 5])
-def test_same_padding_matches_tensorflow(size, kernel):
-    # TensorFlow "SAME", stride 2: output ceil(n / 2); total padding max((out - 1) * 2 + k - n, 0),
-    # the smaller half on the top/left.
-    conv = SameConv2d(1, 1, kernel, stride=2, bias=False)
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_same_padding_matches_tensorflow(size, kernel, stride):
+    # TensorFlow "SAME": output ceil(n / s); total padding max((out - 1) * s + k - n, 0), the
+    # smaller half on the top/left.
+    conv = SameConv2d(1, 1, kernel, stride=stride, bias=False)
     x = torch.randn(1, 1, size, size)
-    out = (size + 1) // 2
-    total = max((out - 1) * 2 + kernel - size, 0)
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + kernel - size, 0)
     before, after = total // 2, total - total // 2
-    expected = F.conv2d(F.pad(x, [before, after, before, after]), conv.weight, stride=2)
+    expected = F.conv2d(F.pad(x, [before, after, before, after]), conv.weight, stride=stride)
     got = conv(x)
     assert got.shape[-1] == out
     torch.testing.assert_close(got, expected)

@@ -44,6 +44,10 @@ class SameConv2d(nn.Conv2d):
     padding pixel (for even kernels' leftovers) on the bottom/right."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == (1, 1) and all(k % 2 for k in self.kernel_size):
+            # Stride 1, odd kernel: "same" is the symmetric (k - 1) / 2, which conv2d pads itself.
+            pad = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
+            return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
         pads = []
         for size, k, s in zip(x.shape[-2:][::-1], self.kernel_size[::-1], self.stride[::-1]):
             total = max((math.ceil(int(size) / s) - 1) * s + k - int(size), 0)
