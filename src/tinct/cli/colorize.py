@@ -11,6 +11,7 @@ import argparse
 import glob
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,16 @@ class Tally:
     done: int = 0
     failed: int = 0
     existing: int = 0
+
+    def add(self, done: int = 0, failed: int = 0) -> None:
+        """Count from any thread (reading and writing run beside the network)."""
+        with _TALLY_LOCK:
+            self.done += done
+            self.failed += failed
+
+
+_TALLY_LOCK = threading.Lock()
+PIPELINE_DEPTH = 2  # batches decoded ahead of, and encoded behind, the one being colorized
 
 
 def _error(message: str) -> int:
@@ -367,17 +378,17 @@ def _read(job: Job, max_megapixels: float, tally: Tally):
         return read_image(job.source, max_megapixels=max_megapixels)
     except Exception as exc:  # one file's failure, whatever it is, stops no other
         _say(_unreadable(job, exc))
-        tally.failed += 1
+        tally.add(failed=1)
         return None
 
 
 def _save(job: Job, write, tally: Tally) -> None:
     try:
         write()
-        tally.done += 1
+        tally.add(done=1)
     except Exception as exc:  # one file's failure, whatever it is, stops no other
         _say(f"{job.target}: cannot write ({_reason(exc)})")
-        tally.failed += 1
+        tally.add(failed=1)
 
 
 def _colorize_animation(colorizer, job: Job, animation, args, tally: Tally) -> None:
@@ -399,12 +410,17 @@ def _colorize_animation(colorizer, job: Job, animation, args, tally: Tally) -> N
     )
 
 
-def _colorize_batch(colorizer, batch: list[Job], args, tally: Tally) -> None:
+def _read_batch(batch: list[Job], args, tally: Tally) -> list[tuple[Job, object]]:
+    """Each job with its decoded Photo or Animation (None after naming a failure)."""
+    return [(job, _read(job, args.max_megapixels, tally)) for job in batch]
+
+
+def _colorize_batch(colorizer, items: list[tuple[Job, object]], args, tally: Tally, write_later) -> None:
+    """Colorize one batch of read items; ``write_later(fn)`` runs a save (here or in a thread)."""
     from tinct.io import Animation, write_image
 
     stills = []
-    for job in batch:
-        item = _read(job, args.max_megapixels, tally)
+    for job, item in items:
         if isinstance(item, Animation):
             _colorize_animation(colorizer, job, item, args, tally)
         elif item is not None:
@@ -413,13 +429,38 @@ def _colorize_batch(colorizer, batch: list[Job], args, tally: Tally) -> None:
     for (job, photo), rgb in zip(stills, results):
         if isinstance(rgb, Exception):
             _say(f"{job.source}: cannot colorize ({_reason(rgb)})")
-            tally.failed += 1
+            tally.add(failed=1)
             continue
-        _save(
-            job,
-            lambda: write_image(job.target, rgb, alpha=photo.alpha, quality=args.quality, overwrite=args.overwrite),
-            tally,
-        )
+
+        def save(job=job, photo=photo, rgb=rgb):
+            _save(job, lambda: write_image(job.target, rgb, alpha=photo.alpha, quality=args.quality,
+                                           overwrite=args.overwrite), tally)
+
+        write_later(save)
+
+
+def _colorize_pipelined(colorizer, pending: list[Job], args, tally: Tally, bar) -> None:
+    """Decode the next batches and encode the last ones in two threads while the network runs
+    on the current one (Pillow and ONNX Runtime release the GIL), so a folder keeps both cores
+    busy. At most ``PIPELINE_DEPTH`` batches wait on either side, so memory stays bounded."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [pending[i : i + args.batch_size] for i in range(0, len(pending), args.batch_size)]
+    with ThreadPoolExecutor(1, thread_name_prefix="tinct-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="tinct-write") as writer:
+        reads = deque(reader.submit(_read_batch, b, args, tally) for b in batches[:PIPELINE_DEPTH])
+        writes: deque = deque()
+        for index, batch in enumerate(batches):
+            items = reads.popleft().result()
+            if index + PIPELINE_DEPTH < len(batches):
+                reads.append(reader.submit(_read_batch, batches[index + PIPELINE_DEPTH], args, tally))
+            _colorize_batch(colorizer, items, args, tally, lambda save: writes.append(writer.submit(save)))
+            while len(writes) > PIPELINE_DEPTH * args.batch_size:
+                writes.popleft().result()
+            bar.update(len(batch))
+        for future in writes:
+            future.result()
 
 
 def _summary(tally: Tally, elapsed: float, model_name: str | None) -> str:
@@ -493,10 +534,7 @@ def _run_photos(args: argparse.Namespace, clip_paths: set[str] = frozenset()) ->
         start = time.perf_counter()
         show_bar = not args.quiet and len(pending) > PROGRESS_THRESHOLD and sys.stderr.isatty()
         with tqdm(total=len(pending), unit="photo", disable=not show_bar, file=sys.stderr) as bar:
-            for index in range(0, len(pending), args.batch_size):
-                batch = pending[index : index + args.batch_size]
-                _colorize_batch(colorizer, batch, args, tally)
-                bar.update(len(batch))
+            _colorize_pipelined(colorizer, pending, args, tally, bar)
 
     if not args.quiet:
         print(_summary(tally, time.perf_counter() - start, model_name), file=sys.stderr)
