@@ -37,6 +37,8 @@ SKIPPED = {
     ("docs/training.md", r"--nnodes=2 .*HOST"): "a template for two machines (HOST, `...`)",
     ("docs/leaderboard.md", r"."): "the leaderboard's own recipe: full-length training runs (hours) and "
     "comparisons of their checkpoints; reproduced by hand, figures on the page",
+    ("docs/video.md", r"bench/bench_video\.py"): "renders the benchmark clips and 2-minute clips (many minutes); "
+    "figures on the page",
 }
 
 # Small settings, in one place. "train" is added to `tinct train` commands (and torchrun's);
@@ -46,7 +48,8 @@ SMALL = {
     "train": ["train.epochs=1", "train.max_steps_per_epoch=1", "train.batch_size=4", "train.max_val_images=2",
               "train.samples=1", "train.tensorboard=false", "train.threads=1", "train.statistics_pixels=2000"],
     "model": {"unet": ["model.width=2"], "tinctnet": ["model.width=4"], "window-mlp": ["model.hidden=[2]"]},
-    "substitute": {"--epochs 40": "--epochs 2"},
+    "substitute": {"--epochs 40": "--epochs 2", "--clips 8 --frames 48": "--clips 2 --frames 6",
+                   "--clips 4 --frames 48": "--clips 1 --frames 4"},
 }  # fmt: skip
 
 

@@ -374,3 +374,25 @@ def test_evaluate_scores_clips_beside_the_baselines(tmp_path, capsys):
     assert main(["evaluate", "--pred", str(pred), "--gt", str(clips), "--per-frame-pred", str(per),
                  "--out", str(tmp_path / "r2"), "--no-progress"]) == 0  # fmt: skip
     assert "ab warp error, temporal / per-frame" in capsys.readouterr().out
+
+
+def test_clips_made_from_training_photos_are_refused(tmp_path, capsys):
+    import torch
+
+    from tinct.models import create_model, save_checkpoint
+    from tinct.video.clips import write_clips
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, rgb in PHOTOS.items():
+        Image.fromarray(rgb).save(photos / name)
+    spec = ClipSpec("c", tuple(Shot(s.photo, 2, s.move) for s in two_shot_spec().shots), (64, 48))
+    clips = write_clips([spec], photos, tmp_path / "clips")
+    torch.manual_seed(0)
+    trained = save_checkpoint(tmp_path / "m.safetensors", create_model("tinctnet", width=4, input_size=32),
+                              extra={"data_config": {"sources": [f"folder:{photos}"]}})  # fmt: skip
+    assert main(["evaluate", "--model", str(trained), "--data", str(clips), "--no-progress", "--out", str(tmp_path / "r")]) == 1
+    assert "trained on" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(trained), "--data", str(clips), "--no-progress", "--allow-train-data",
+                 "--out", str(tmp_path / "r2")]) == 0  # fmt: skip
+    assert "WARNING evaluated on its own training data" in capsys.readouterr().out

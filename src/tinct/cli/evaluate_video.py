@@ -74,7 +74,8 @@ def run(args) -> int:
 
             temporal = TemporalConfig(strength=args.temporal_strength) if args.temporal_strength is not None else None
             evaluation = evaluate_video_model(args.model, args.data, limit=args.limit, max_frames=args.max_frames,
-                                              temporal=temporal, threads=args.threads, progress=not args.no_progress)  # fmt: skip
+                                              temporal=temporal, threads=args.threads, progress=not args.no_progress,
+                                              allow_train_data=args.allow_train_data)  # fmt: skip
         else:
             evaluation = evaluate_video_predictions(args.pred, args.gt, per_frame_pred=args.per_frame_pred, limit=args.limit,
                                                     max_frames=args.max_frames, progress=not args.no_progress)  # fmt: skip

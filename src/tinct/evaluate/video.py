@@ -265,9 +265,14 @@ def evaluate_video_model(
     engine: str = "auto",
     batch_size: int = 4,
     progress: bool = True,
+    allow_train_data: bool = False,
 ) -> VideoEvaluation:
     """Colorize the truth clips under ``data`` (each frame's lightness only) with temporal
     consistency and per frame, and score both beside the gray baseline and the truth.
+
+    Clips made by :mod:`tinct.video.clips` record their photo folder (``clips.json``); a model
+    that records that folder as training data is refused unless ``allow_train_data``, as
+    photo evaluations are (:func:`tinct.evaluate.runner.check_held_out`).
 
     Args:
         model: a :class:`~tinct.infer.Colorizer` or what it takes (``"default"`` ...).
@@ -284,6 +289,7 @@ def evaluate_video_model(
         raise EvaluationError(f"{data}: no video clips found")
     video = VideoColorizer(model, temporal or TemporalConfig(), batch_size=batch_size, threads=threads, engine=engine)
     name = video.colorizer.name
+    held_out = _check_photos_held_out(data, video.colorizer.model, name, allow_train_data)
     temporal_name, per_frame_name = f"{name} temporal", f"{name} per-frame"
     systems = {
         temporal_name: VideoSystem(temporal_name, "temporal"),
@@ -308,12 +314,29 @@ def evaluate_video_model(
             for system_name in (temporal_name, per_frame_name):
                 systems[system_name].seconds += timed.seconds
                 systems[system_name].frames += count
+    evaluation.notes.append(held_out)
     evaluation.notes.append(
         f"{temporal_name} and {per_frame_name} come from the same network run per frame; their time is the "
         "whole pipeline's (decoding, network, filter, composing both)"
     )
     evaluation.notes.append(f"engine: {video.colorizer.engine}; threads: {video.colorizer.threads}")
     return evaluation
+
+
+def _check_photos_held_out(data: Path, model, name: str, allow_train_data: bool) -> str:
+    """The held-out statement for clips made from photos (``clips.json``'s photo folder)."""
+    import json as _json
+
+    from tinct.evaluate.runner import check_held_out
+    from tinct.video.clips import MANIFEST
+
+    manifest = data / MANIFEST
+    if not manifest.is_file():
+        return f"{name}: the clips record no photo folder (no {MANIFEST}); held-out status not verified"
+    photo_root = Path(_json.loads(manifest.read_text(encoding="utf-8")).get("photo_root", ""))
+    if not photo_root.is_absolute():
+        photo_root = (Path.cwd() / photo_root).resolve()
+    return f"clips made from the photos of {photo_root}: " + check_held_out(photo_root, model, name, allow_train_data)
 
 
 class _Timed:

@@ -344,7 +344,7 @@ def write_clips(specs: Sequence[ClipSpec], photo_root: str | os.PathLike, out: s
         if progress:
             print(f"{out / spec.name}.mkv: {spec.frames} frames, cut before frame {spec.cuts}", file=sys.stderr)
         write_video(out / f"{spec.name}.mkv", render_clip(spec, photo_root), spec.rate, LOSSLESS, overwrite=overwrite)
-    manifest = {"photo_root": str(Path(photo_root)), "clips": [spec.to_dict() for spec in specs]}
+    manifest = {"photo_root": str(Path(photo_root).resolve()), "clips": [spec.to_dict() for spec in specs]}
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out
 

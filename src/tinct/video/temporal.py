@@ -7,21 +7,25 @@ its input square, e.g. 192 x 108 for a 16:9 clip), one frame at a time:
 
 1. DIS optical flow (:mod:`tinct.video.flow`) of the new frame towards the previous one, and
    back, on the lightness the network saw;
-2. a trust mask: in view, forward-backward consistent, photometrically consistent (occluded
-   and newly revealed pixels, and pixels whose flow is wrong, are not trusted), feathered
-   so that no seam shows;
-3. the previous *output* ab is warped along the flow and blended with the network's ab for
-   this frame: ``w = strength * trust``, ``ab = w * warped + (1 - w) * network``. Averaging
-   two ab vectors of different hue shortens them (washes colour out), so the blend's chroma
-   is set to the blend of the two chromas (hue from the vector blend, chroma from the
-   chroma blend);
+2. a trust mask: in view, forward-backward consistent (waived in flat areas, where flow is
+   ambiguous but any nearby pixel shows the same), photometrically consistent (occluded and
+   newly revealed pixels, and pixels whose flow is wrong, are not trusted), feathered so that
+   no seam shows;
+3. a running mean along the motion: the previous *output* ab is warped along the flow and
+   averaged with the network's ab for this frame. Each pixel carries ``n``, the number of
+   frames its colour already averages (warped with it; reset where the flow is not
+   trusted); the past's weight is ``trust * min(n / (n + 1), strength)``: an equal-weight
+   mean over a new shot's first frames, then an exponential one with a memory of about
+   ``1 / (1 - strength)`` frames.
+   Averaging two ab vectors of different hue shortens them (washes colour out), so the
+   result's chroma is set to the same average of the two chromas (hue from the vector
+   average, chroma from the chroma average);
 4. **scene cuts**: when too few pixels are trusted, or the lightness histograms of the two
    frames differ too much, the frame starts afresh with the network's ab exactly: no colour
    is carried across a cut.
 
-The result is an exponential average along motion trajectories with a memory of about
-``1 / (1 - strength)`` frames where the flow is trusted, and the plain per-frame result
-wherever it is not. It needs only the previous frame: memory is flat in the clip's length
+Where the flow is not trusted (occlusions, new content, a cut) the result is the per-frame
+result. It needs only the previous frame: memory is flat in the clip's length
 and nothing waits for future frames.
 """
 
@@ -41,8 +45,8 @@ class TemporalConfig:
     """Settings of :class:`TemporalFilter`.
 
     Attributes:
-        strength: weight of the motion-compensated past where the flow is fully trusted
-            (0: per-frame colour; 0.8: a memory of about 5 frames).
+        strength: the largest weight of the motion-compensated past where the flow is fully
+            trusted (0: per-frame colour; 0.95: a memory of about 20 frames).
         flow_preset: DIS preset (``"ultrafast"``, ``"fast"``, ``"medium"``).
         checks: thresholds of the trust mask.
         feather: box-filter radius (pixels at working resolution) that softens the mask.
@@ -176,8 +180,8 @@ class TemporalFilter:
             self._start(network)
             return ab, FrameNote(True, fraction, distance)
         trust = _box_blur(trusted.astype(np.float32), self.config.feather)
-        count = trust * warp(self._count, flow)  # frames averaged so far along each pixel's path
-        weight = np.minimum(count / (count + 1), self.config.strength)
+        count = warp(self._count, flow)  # frames averaged so far along each pixel's path
+        weight = trust * np.minimum(count / (count + 1), self.config.strength)
         carried = warp(previous, flow)
         blended = weight * carried + (1 - weight) * network
         chroma = weight * np.hypot(*carried) + (1 - weight) * np.hypot(*network)
@@ -185,5 +189,5 @@ class TemporalFilter:
         gain = np.minimum(chroma / np.maximum(length, 1e-6), self.config.max_chroma_gain)
         out = (blended * gain).astype(np.float32)
         self._ab = out
-        self._count = count + 1
+        self._count = trust * count + 1  # an untrusted pixel starts its count afresh
         return out, FrameNote(False, fraction, distance)
