@@ -299,8 +299,9 @@ def _remove_leftovers(jobs: list[Job], quiet: bool) -> None:
             _say(f"removed {partial} (left by an interrupted run)")
 
 
-def _writable(jobs: list[Job], tally: Tally) -> list[Job]:
-    """The jobs whose output folder can be written; one line for each folder that cannot."""
+def _writable(jobs: list[Job], tally: Tally, noun: str = "photo") -> list[Job]:
+    """The jobs whose output folder can be written; one line for each folder that cannot
+    (``noun``: what the jobs are, "photo" or "clip")."""
     from tinct.io import check_writable_folder
 
     unwritable: dict[Path, str] = {}
@@ -311,7 +312,7 @@ def _writable(jobs: list[Job], tally: Tally) -> list[Job]:
             unwritable[folder] = _reason(exc)
     for folder, reason in unwritable.items():
         count = sum(job.target.parent == folder for job in jobs)
-        _say(f"{folder}: cannot write there ({reason}); {count} photo{'s' if count != 1 else ''} not colorized")
+        _say(f"{folder}: cannot write there ({reason}); {count} {noun}{'s' if count != 1 else ''} not colorized")
         tally.failed += count
     return [job for job in jobs if job.target.parent not in unwritable]
 

@@ -257,17 +257,6 @@ def run(args, split: Split) -> int:
 
 def _writable(jobs: list, tally) -> list:
     """The jobs whose output folder can be written; one line for each folder that cannot."""
-    from tinct.cli.colorize import _reason as reason
-    from tinct.io import check_writable_folder
+    from tinct.cli.colorize import _writable as writable
 
-    unwritable: dict[Path, str] = {}
-    for folder in dict.fromkeys(job.target.parent for job in jobs):
-        try:
-            check_writable_folder(folder)
-        except OSError as exc:
-            unwritable[folder] = reason(exc)
-    for folder, why in unwritable.items():
-        count = sum(job.target.parent == folder for job in jobs)
-        _say(f"{folder}: cannot write there ({why}); {count} clip{'s' if count != 1 else ''} not colorized")
-        tally.failed += count
-    return [job for job in jobs if job.target.parent not in unwritable]
+    return writable(jobs, tally, "clip")
