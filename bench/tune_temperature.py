@@ -112,7 +112,7 @@ def main() -> int:
 
     from tinct.color import prepare_gamut_tables
     from tinct.infer import Colorizer
-    from tinct.models import load, save_checkpoint
+    from tinct.models import load, read_checkpoint_info, resolve_model_path, save_checkpoint
 
     model = load(args.checkpoint)
     if getattr(model.config, "head", None) != "bins":
@@ -159,7 +159,7 @@ def main() -> int:
         tqdm.write(_describe(setting) + "  " + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[len(setting):]))
 
     if args.previous:
-        earlier = load(args.previous).checkpoint_info["metrics"]["decoding_tuning"]["validation_photos"]
+        earlier = read_checkpoint_info(resolve_model_path(args.previous))["metrics"]["decoding_tuning"]["validation_photos"]
         if earlier["photos"] != len(keys) or abs(earlier["gray"]["ciede2000"] - gray["ciede2000"]) > 1e-9:
             print(f"{args.previous}: its search ran on other held-out photos", file=sys.stderr)
             return 2

@@ -367,7 +367,7 @@ def _checked(jobs: list[Job], max_megapixels: float, tally: Tally) -> list[Job]:
             kept.append(job)
         except Exception as exc:  # one file's failure, whatever it is, stops no other
             _say(_unreadable(job, exc))
-            tally.failed += 1
+            tally.add(failed=1)
     return kept
 
 
@@ -399,7 +399,7 @@ def _colorize_animation(colorizer, job: Job, animation, args, tally: Tally) -> N
     for index, result in enumerate(_colorized(colorizer, animation.frames)):
         if isinstance(result, Exception):
             _say(f"{job.source}: cannot colorize frame {index + 1} ({_reason(result)})")
-            tally.failed += 1
+            tally.add(failed=1)
             return
         frames.append(result)
     _save(

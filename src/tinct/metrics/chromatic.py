@@ -53,10 +53,11 @@ __all__ = [
 AUC_THRESHOLDS = np.arange(0, 151, dtype=np.float64)  # t = 0, 1, ..., 150 (Lab units)
 
 
-def _check_rgb(rgb: np.ndarray) -> np.ndarray:
+def _check_rgb(rgb: np.ndarray, what: str = "image") -> np.ndarray:
+    """``rgb`` itself if it is a uint8 ``(H, W, 3)`` array; ValueError naming ``what`` if not."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         desc = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
-        raise ValueError(f"expected a uint8 RGB image of shape (H, W, 3), got {desc}")
+        raise ValueError(f"expected a uint8 RGB {what} of shape (H, W, 3), got {desc}")
     return rgb
 
 

@@ -35,6 +35,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from tinct.metrics.chromatic import _check_rgb as check_rgb
+
 __all__ = [
     "CDC_GAPS",
     "channel_histograms",
@@ -51,10 +53,7 @@ _BINS = 256
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        desc = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
-        raise ValueError(f"expected a uint8 RGB frame of shape (H, W, 3), got {desc}")
-    return rgb
+    return check_rgb(rgb, "frame")  # the image metrics' check, naming a frame
 
 
 def channel_histograms(rgb: np.ndarray) -> np.ndarray:
