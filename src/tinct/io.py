@@ -29,6 +29,8 @@ from typing import IO, Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tinct import errors  # imports nothing: io stays free of tinct's heavier modules
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "DEFAULT_MAX_MEGAPIXELS",
@@ -81,7 +83,7 @@ DEFAULT_MAX_MEGAPIXELS = 50.0
 Image.MAX_IMAGE_PIXELS = 1_600_000_000
 
 
-class ImageReadError(ValueError):
+class ImageReadError(errors.TinctError, ValueError):
     """A file could not be read as an image; the message names the file and the reason."""
 
 

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from tinct.data.manifest import sha256_file
+from tinct.errors import TinctError
 
 __all__ = [
     "DownloadError",
@@ -45,7 +46,7 @@ __all__ = [
 _USER_AGENT = "tinct-data/0.1 (+https://pypi.org/project/tinct)"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(TinctError, RuntimeError):
     """A download failed (network, HTTP status, truncated body, unsafe archive)."""
 
 

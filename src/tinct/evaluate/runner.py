@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from tinct.errors import TinctError
 from tinct.evaluate.scoring import Stats, TruthScores, gray_baseline, score_pair, set_metrics, summarize, truth_scores
 from tinct.io import ImageReadError, list_images, read_rgb
 
@@ -59,7 +60,7 @@ BASELINE_NAME = "gray baseline"
 TRUTH_SET = "__truth__"
 
 
-class EvaluationError(ValueError):
+class EvaluationError(TinctError, ValueError):
     """An evaluation cannot run as asked; the message is one line naming the file or value."""
 
 

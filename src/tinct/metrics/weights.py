@@ -14,10 +14,12 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from tinct.errors import TinctError
+
 __all__ = ["WeightsError", "read_state_dict", "load_strict"]
 
 
-class WeightsError(ValueError):
+class WeightsError(TinctError, ValueError):
     """A weight file is missing, unreadable or does not fit the network; names the file."""
 
 

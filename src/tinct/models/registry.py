@@ -11,13 +11,15 @@ import dataclasses
 import difflib
 from typing import Any, Callable, TypeVar
 
+from tinct.errors import TinctError
+
 __all__ = ["UnknownModelError", "register_model", "create_model", "model_class", "list_models", "build_config"]
 
 _REGISTRY: dict[str, type] = {}
 T = TypeVar("T", bound=type)
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(TinctError, KeyError):
     """No model family or weights by that name; ``str()`` is the message itself (a plain
     KeyError would wrap it in quotes on the one-line errors users see)."""
 

@@ -30,6 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+from tinct.errors import TinctError
+
 __all__ = [
     "ConfigError",
     "TrainConfig",
@@ -51,7 +53,7 @@ SECTIONS = ("model", "model_config", "train", "data")
 _SECTION_ALIASES = {"model": "model_config", "model_config": "model_config", "train": "train", "data": "data"}
 
 
-class ConfigError(ValueError):
+class ConfigError(TinctError, ValueError):
     """A configuration value or key that cannot be used; the message names it."""
 
 

@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tinct.color import lab_to_rgb_torch
+from tinct.errors import TinctError
 from tinct.models.base import ColorModel
 from tinct.train.config import RunConfig, TrainConfig, checkpoint_problem
 from tinct.train.distributed import DistributedContext, init_distributed, shutdown_distributed, world_size_from_env
@@ -64,7 +65,7 @@ RUN_FILES = (
 _STEP_LOG_EVERY = 10  # TensorBoard per-step scalars
 
 
-class TrainError(ValueError):
+class TrainError(TinctError, ValueError):
     """A problem with the run the user asked for (message is one line, ready to print)."""
 
 

@@ -31,6 +31,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from tinct.errors import TinctError
+
 __all__ = [
     "VIDEO_SUFFIXES",
     "VideoReadError",
@@ -51,7 +53,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 _MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 
 
-class VideoReadError(ValueError):
+class VideoReadError(TinctError, ValueError):
     """A file could not be read as a video clip; the message names the file and the reason."""
 
 
