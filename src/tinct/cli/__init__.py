@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "train": "train a model on your photos (resumable, torchrun-ready)",
     "evaluate": "score a model or a folder of outputs on held-out truths (with the gray baseline)",
     "compare": "leaderboard of several models (and the gray baseline) on the same held-out images",
+    "tune": "choose a bins-head checkpoint's decoding (T, beta, gates, size) on its held-out photos",
     "serve": "start a local web page for colorizing photos",
     "gradcheck": "check the NumPy network's gradients and the XOR test",
 }
