@@ -95,6 +95,21 @@ def empirical_prior(ab_samples: torch.Tensor, centers: torch.Tensor) -> torch.Te
     return (smooth / smooth.sum()).float()
 
 
+def histogram(ab: torch.Tensor, centers: torch.Tensor, cell: int = 4) -> torch.Tensor:
+    """The share of each bin among the colours of each photo: ``ab (B, 2, H, W)`` in Lab units
+    -> ``(B, Q)`` summing to 1. Colours are averaged over ``cell x cell`` squares first (what a
+    stride-4 network predicts), then counted at their nearest bin centre."""
+    if ab.ndim != 4 or ab.shape[1] != 2:
+        raise ValueError(f"expected ab of shape (B, 2, H, W), got {tuple(ab.shape)}")
+    if min(ab.shape[-2:]) >= cell > 1:
+        ab = F.avg_pool2d(ab, cell)
+    flat = ab.permute(0, 2, 3, 1).reshape(ab.shape[0], -1, 2).float()
+    nearest = torch.cdist(flat, centers.to(flat)[None].expand(ab.shape[0], -1, -1)).argmin(dim=2)  # (B, N)
+    counts = torch.zeros(ab.shape[0], len(centers), dtype=flat.dtype, device=flat.device)
+    counts.scatter_add_(1, nearest, torch.ones_like(nearest, dtype=flat.dtype))
+    return counts / counts.sum(dim=1, keepdim=True)
+
+
 def rebalancing_weights(prior: torch.Tensor, mix: float = 0.5) -> torch.Tensor:
     """Per-bin weights ``w ∝ ((1 - mix) p + mix / Q)^-1`` normalised so that ``E_p[w] = 1``."""
     if not 0.0 <= mix <= 1.0:

@@ -15,6 +15,15 @@ Training starts from the ImageNet weights (``pretrained``; they come from the Py
 on ImageNet. The shipped file holds every weight, so colorizing needs no such package.
 Decoding is :class:`tinct.models.tinctnet.BinsDecoding` (annealed mean, prior correction,
 hue gate, chroma commitment), searched on held-out photos like tinct-v1's.
+
+With ``hints`` (the shipped ``tinct-v2-hints``) the network also takes what a user knows, as
+in Zhang et al. 2017's user-guided colorization: sparse ab points with their mask, and a
+global ab histogram (from a reference photo). The points go through a small convolutional
+branch whose maps at strides 4-32 are added to the decoder's, the histogram through a small
+MLP added to the scene vector; every addition enters through a zero-initialised projection,
+so a hint model starts as the automatic one it is fine-tuned from (``hint_base``) and
+without hints behaves like it. Training samples the hints from the truth
+(:meth:`TinctNet2.sample_hints`).
 """
 
 from __future__ import annotations
@@ -25,11 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinct.color import lightness_to_gray_torch
+from tinct.color import LAB, lightness_to_gray_torch
 from tinct.models.base import ColorModel, check_lightness_batch
 from tinct.models.efficientnet_lite import FEATURE_CHANNELS, EfficientNetLite0, load_pretrained_lite0, rgb_to_input
 from tinct.models.registry import register_model
 from tinct.models.tinctnet import BinsDecoding, BinsDecodingConfig
+from tinct.models import ab_bins
 
 
 def _block(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
@@ -42,6 +52,76 @@ def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def _zero_projection(c_in: int, c_out: int) -> nn.Conv2d:
+    """A 1x1 projection that starts at zero: a new input adds nothing until training uses it."""
+    conv = nn.Conv2d(c_in, c_out, 1, bias=False)
+    nn.init.zeros_(conv.weight)
+    return conv
+
+
+@dataclass
+class _HintMaps:
+    """The hint branch's additions: decoder maps at strides 4, 8, 16, 32 and a scene vector."""
+
+    maps: list[torch.Tensor]
+    scene: torch.Tensor
+
+
+def _plus(x: torch.Tensor, hints: _HintMaps | None, level: int) -> torch.Tensor:
+    return x if hints is None else x + hints.maps[level]
+
+
+class HintBranch(nn.Module):
+    """Encodes ab points ``(B, 3, H, W)`` and an ab histogram ``(B, Q)`` for the decoder.
+
+    The points are reduced to stride 4 as the mean hinted ab of each 4x4 cell and the share of
+    it that is hinted, then go through strided convolutions to strides 8, 16 and 32 (so one
+    point can colour a whole region); each level enters the decoder through a zero-initialised
+    1x1 projection. The histogram (and a flag saying it is there) goes through an MLP whose last
+    layer starts at zero.
+    """
+
+    def __init__(self, width: int, bins: int, channels: int = 32):
+        super().__init__()
+        w, c = width, channels
+
+        def conv(c_in, c_out, stride=1, dilation=1):
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation), nn.ReLU(inplace=True))
+
+        self.level4 = nn.Sequential(conv(4, c), conv(c, c), conv(c, c, dilation=2))
+        self.level8 = nn.Sequential(conv(c, c, 2), conv(c, c, dilation=2))
+        self.level16 = nn.Sequential(conv(c, 2 * c, 2), conv(2 * c, 2 * c, dilation=2))
+        self.level32 = nn.Sequential(conv(2 * c, 2 * c, 2), conv(2 * c, 2 * c))
+        self.project = nn.ModuleList(
+            [_zero_projection(c, w), _zero_projection(c, w + w // 2), _zero_projection(2 * c, 2 * w),
+             _zero_projection(2 * c, 2 * w)]
+        )
+        self.bins = bins
+        self.histogram = nn.Sequential(nn.Linear(bins + 1, 2 * w), nn.ReLU(inplace=True), nn.Linear(2 * w, 2 * w))
+        nn.init.zeros_(self.histogram[2].weight)
+        nn.init.zeros_(self.histogram[2].bias)
+
+    def forward(self, l: torch.Tensor, points: torch.Tensor | None, histogram: torch.Tensor | None) -> _HintMaps:
+        b, _, h, w = l.shape
+        if points is None:
+            points = l.new_zeros(b, 3, h, w)
+        if points.shape != (b, 3, h, w):
+            raise ValueError(f"expected hint points of shape {(b, 3, h, w)}, got {tuple(points.shape)}")
+        if histogram is None:
+            histogram = l.new_zeros(b, self.bins)
+        if histogram.shape != (b, self.bins):
+            raise ValueError(f"expected a hint histogram of shape {(b, self.bins)}, got {tuple(histogram.shape)}")
+        mask = F.avg_pool2d(points[:, 2:3], 4)
+        ab = F.avg_pool2d(points[:, :2], 4) / mask.clamp_min(1e-6) * (mask > 0)
+        x4 = self.level4(torch.cat([ab, mask, (mask > 0).to(mask)], 1))
+        x8 = self.level8(x4)
+        x16 = self.level16(x8)
+        x32 = self.level32(x16)
+        maps = [project(x) for project, x in zip(self.project, (x4, x8, x16, x32))]
+        given = (histogram.sum(dim=1, keepdim=True) > 0).to(histogram)
+        return _HintMaps(maps, self.histogram(torch.cat([histogram, given], 1)))
+
+
 @register_model("tinctnet2")
 class TinctNet2(BinsDecoding, ColorModel):
     @dataclass
@@ -52,6 +132,12 @@ class TinctNet2(BinsDecoding, ColorModel):
         encoder_lr_scale: float = 0.1  # encoder learning rate = this x train.lr
         freeze_encoder_bn: bool = True  # keep the encoder's ImageNet batch-norm statistics
         frozen_blocks: int = 3  # the stem and this many first encoder blocks are not trained
+        hints: bool = False  # extra inputs: ab points with a mask, and a global ab histogram
+        hint_base: str = ""  # a hint model's training starts from this automatic tinctnet2 (name or path)
+        hint_none_rate: float = 0.25  # training: share of crops given no points
+        hint_max_points: int = 200  # training: points per crop are log-uniform in [1, this]
+        hint_max_patch: int = 5  # training: a point reveals the truth's mean over a square of 1..this px
+        hint_histogram_rate: float = 0.2  # training: share of crops given the truth's ab histogram
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -78,10 +164,30 @@ class TinctNet2(BinsDecoding, ColorModel):
         self.head = nn.Conv2d(w, self._build_bins_buffers(), 1)
         for p in self.encoder.frozen_parameters(config.frozen_blocks):
             p.requires_grad_(False)
+        self.hint_branch = None
+        if config.hints:
+            self._check_hint_settings(config)
+            self.hint_branch = HintBranch(w, self.head.out_channels if config.head == "bins" else 0)
+
+    @staticmethod
+    def _check_hint_settings(config) -> None:
+        if config.head != "bins":
+            raise ValueError("tinctnet2 hints need head='bins' (the histogram is over its ab bins)")
+        for name in ("hint_none_rate", "hint_histogram_rate"):
+            if not 0 <= getattr(config, name) <= 1:
+                raise ValueError(f"tinctnet2 {name} must be in [0, 1], got {getattr(config, name)}")
+        if config.hint_max_points < 1 or config.hint_max_patch < 1:
+            raise ValueError(
+                f"tinctnet2 hint_max_points and hint_max_patch must be at least 1, "
+                f"got {config.hint_max_points} and {config.hint_max_patch}"
+            )
 
     # -- training set-up -------------------------------------------------------------------
     def load_pretrained(self) -> str | None:
-        """Start from the ImageNet encoder (when ``pretrained``); returns what was loaded."""
+        """Start from the ImageNet encoder (when ``pretrained``), or for a hint model with a
+        ``hint_base``, from that automatic model's weights; returns what was loaded."""
+        if self.config.hints and self.config.hint_base:
+            return self._load_hint_base(self.config.hint_base)
         if not self.config.pretrained:
             return None
         from tinct.models.efficientnet_lite import pretrained_lite0_path
@@ -89,6 +195,25 @@ class TinctNet2(BinsDecoding, ColorModel):
         path = pretrained_lite0_path()
         load_pretrained_lite0(self.encoder, path)
         return f"ImageNet EfficientNet-Lite0 encoder ({path.name})"
+
+    def _load_hint_base(self, source: str) -> str:
+        """Copy every weight of the automatic tinctnet2 ``source`` (the hint branch stays zero)."""
+        from tinct.models.checkpoint import load
+
+        base = load(source)
+        if getattr(base, "name", "") != "tinctnet2" or base.config.hints:
+            raise ValueError(f"tinctnet2 hint_base: {source} is not an automatic tinctnet2 model")
+        try:
+            missing, unexpected = self.load_state_dict(base.state_dict(), strict=False)
+        except RuntimeError as exc:  # a tensor of another shape
+            detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc))
+            raise ValueError(f"tinctnet2 hint_base: {source} does not fit this model ({detail})") from None
+        if unexpected or any(not key.startswith("hint_branch.") for key in missing):
+            raise ValueError(
+                f"tinctnet2 hint_base: {source} does not fit this model (width or head differ): "
+                f"{(unexpected or [k for k in missing if not k.startswith('hint_branch.')])[0]}"
+            )
+        return f"the automatic model {source}"
 
     def parameter_groups(self, lr: float) -> list[dict]:
         encoder = [p for p in self.encoder.parameters() if p.requires_grad]
@@ -105,28 +230,75 @@ class TinctNet2(BinsDecoding, ColorModel):
         return self
 
     # -- forward ---------------------------------------------------------------------------
-    def forward(self, l: torch.Tensor) -> torch.Tensor:
-        """``l (B, 1, H, W)`` Lab L, H and W multiples of 32 -> ``(B, Q or 2, H/4, W/4)``."""
+    def forward(
+        self, l: torch.Tensor, points: torch.Tensor | None = None, histogram: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``l (B, 1, H, W)`` Lab L, H and W multiples of 32 -> ``(B, Q or 2, H/4, W/4)``.
+
+        A hint model also takes ``points (B, 3, H, W)``: a/110 and b/110 where the mask (third
+        channel, 0 or 1) is set, 0 elsewhere; and ``histogram (B, Q)``: a distribution over the
+        ab bins, or all zeros for none. Either may be None (no hints of that kind).
+        """
         check_lightness_batch(l)
         if l.shape[-1] % 32 or l.shape[-2] % 32:
             raise ValueError(f"tinctnet2 needs height and width divisible by 32, got {tuple(l.shape[-2:])}")
+        if (points is not None or histogram is not None) and self.hint_branch is None:
+            raise ValueError("this tinctnet2 model takes no hints (it was not trained with hints=true)")
+        hints = self.hint_branch(l, points, histogram) if self.hint_branch is not None else None
         x = rgb_to_input(lightness_to_gray_torch(l)).expand(-1, 3, -1, -1)
         s4, s8, s16, s32 = self.encoder.features(x, self.config.frozen_blocks)
         scene = self.global_context(s32.mean(dim=(2, 3)))
-        x = self.top(self.lateral32(s32) + scene[:, :, None, None])
-        x = self.up16(torch.cat([_up(x, s16), s16], 1))
-        x = self.up8(torch.cat([_up(x, s8), s8], 1))
-        x = self.up4(torch.cat([_up(self.reduce8(x), s4), s4], 1))
+        if hints is not None:
+            scene = scene + hints.scene
+        x = _plus(self.top(self.lateral32(s32) + scene[:, :, None, None]), hints, 3)
+        x = _plus(self.up16(torch.cat([_up(x, s16), s16], 1)), hints, 2)
+        x = _plus(self.up8(torch.cat([_up(x, s8), s8], 1)), hints, 1)
+        x = _plus(self.up4(torch.cat([_up(self.reduce8(x), s4), s4], 1)), hints, 0)
         return self.head(x)
 
-    def predict_ab(self, l: torch.Tensor) -> torch.Tensor:
-        """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H/4, W/4)`` in Lab units."""
-        return self.decode(self(l))
+    def predict_ab(
+        self, l: torch.Tensor, points: torch.Tensor | None = None, histogram: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H/4, W/4)`` in Lab units (hints as in
+        :meth:`forward`)."""
+        return self.decode(self(l, points, histogram))
 
     def training_loss(
         self, l: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Colour loss of ``l (B, 1, S, S)`` against ``ab (B, 2, S, S)`` (Lab units)."""
-        loss = self.colour_loss(self(l), ab)
+        """Colour loss of ``l (B, 1, S, S)`` against ``ab (B, 2, S, S)`` (Lab units); a hint
+        model is given hints sampled from ``ab`` (:meth:`sample_hints`)."""
+        points = histogram = None
+        if self.hint_branch is not None:
+            points, histogram = self.sample_hints(ab)
+        loss = self.colour_loss(self(l, points, histogram), ab)
         value = float(loss.detach())
         return loss, {"colour_loss": value, "loss": value}
+
+    def sample_hints(self, ab: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hints a user could have given for the truth ``ab (B, 2, S, S)`` (Lab units).
+
+        Per crop: no points with probability ``hint_none_rate``, else a log-uniform number of
+        points in [1, ``hint_max_points``], each revealing the truth's mean ab over a square of
+        1 to ``hint_max_patch`` pixels at a uniform position; and, with probability
+        ``hint_histogram_rate``, the truth's ab histogram. Returns ``points (B, 3, S, S)`` and
+        ``histogram (B, Q)`` as :meth:`forward` takes them.
+        """
+        c = self.config
+        b, _, h, w = ab.shape
+        points = torch.zeros(b, 3, h, w, dtype=ab.dtype)
+        draw = torch.rand(b, 4, generator=generator)
+        for i in range(b):
+            if draw[i, 0] < c.hint_none_rate:
+                continue
+            count = int(torch.exp(draw[i, 1] * torch.log(torch.tensor(float(c.hint_max_points)))).item())
+            sizes = torch.randint(1, c.hint_max_patch + 1, (count,), generator=generator)
+            ys = (torch.rand(count, generator=generator) * (h - sizes + 1)).long()
+            xs = (torch.rand(count, generator=generator) * (w - sizes + 1)).long()
+            for y, x, size in zip(ys.tolist(), xs.tolist(), sizes.tolist()):
+                patch = ab[i, :, y : y + size, x : x + size]
+                points[i, :2, y : y + size, x : x + size] = LAB.normalize_ab(patch.mean(dim=(1, 2)))[:, None, None]
+                points[i, 2, y : y + size, x : x + size] = 1
+        histogram = ab_bins.histogram(ab, self.bin_centers)
+        histogram = histogram * (draw[:, 2:3] < c.hint_histogram_rate).to(histogram)
+        return points.to(ab.device), histogram

@@ -1,0 +1,248 @@
+"""What a user knows about a photo's colours: point hints and a reference photo.
+
+A :class:`Hint` is a pixel position in the photo's own full-resolution coordinates (``x`` the
+column, ``y`` the row, from the top-left corner) and an sRGB colour. Only the colour's chroma
+counts: the photo keeps its own lightness, so a hint says "this is blue", not "this is dark".
+
+Hints files are JSON (``tinct colorize old.jpg --hints old.hints.json``)::
+
+    {
+      "width": 1224, "height": 816,
+      "hints": [
+        {"x": 410, "y": 128, "color": "#3a6fc4"},
+        {"x": 97.5, "y": 700, "color": [200, 40, 35]}
+      ]
+    }
+
+``width`` and ``height`` (optional) are the size of the photo the points were placed on; a
+file written for another photo is refused. ``color`` is ``"#rrggbb"`` or ``[r, g, b]`` in
+0-255. A bare list of hints is accepted too.
+
+A reference photo (any colour photo) guides the whole result through its ab histogram over
+the model's colour bins (:func:`reference_histogram`).
+
+Shapes and units: :func:`hint_points` gives the ``(3, S, S)`` array a hint model takes,
+a/110 and b/110 (:data:`tinct.color.LAB`) where the mask (third channel) is 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from tinct.color import LAB, rgb_to_lab
+from tinct.errors import TinctError
+
+__all__ = [
+    "Hint",
+    "HintError",
+    "parse_hints",
+    "read_hints",
+    "hints_to_json",
+    "check_hints_fit",
+    "hint_points",
+    "hints_from_truth",
+    "reference_histogram",
+    "HINT_PATCH",
+]
+
+HINT_PATCH = 3  # a hint covers this many working-resolution pixels square (training used 1-5)
+
+
+class HintError(TinctError, ValueError):
+    """A hints file or hint that cannot be used; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A colour at a point: ``x`` (column) and ``y`` (row) in full-resolution pixels, ``rgb``
+    an sRGB triple of ints in 0-255."""
+
+    x: float
+    y: float
+    rgb: tuple[int, int, int]
+
+    @property
+    def hex(self) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*self.rgb)
+
+    def to_dict(self) -> dict:
+        return {"x": self.x, "y": self.y, "color": self.hex}
+
+
+def _colour(value, where: str) -> tuple[int, int, int]:
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 7 and text[0] == "#":
+            try:
+                return tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+            except ValueError:
+                pass
+        raise HintError(f"{where}: color {value!r} is not '#rrggbb' or [r, g, b]")
+    if isinstance(value, (list, tuple)) and len(value) == 3:
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):
+            return tuple(int(round(v)) for v in value)  # type: ignore[return-value]
+        raise HintError(f"{where}: color {list(value)} must hold three numbers in 0-255")
+    raise HintError(f"{where}: color {value!r} is not '#rrggbb' or [r, g, b]")
+
+
+def _coordinate(entry: dict, key: str, where: str) -> float:
+    value = entry.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise HintError(f"{where}: {key} must be a number of pixels, got {value!r}")
+    return float(value)
+
+
+def parse_hints(data, source: str = "hints") -> tuple[list[Hint], tuple[int, int] | None]:
+    """Hints from parsed JSON (see the module docstring) -> ``(hints, (width, height) or None)``.
+
+    Raises :class:`HintError` naming ``source`` and the entry (``hint 3``, counted from 1).
+    """
+    size = None
+    if isinstance(data, dict):
+        if "hints" not in data:
+            raise HintError(f"{source}: expected a 'hints' list")
+        if ("width" in data) != ("height" in data):
+            raise HintError(f"{source}: give both 'width' and 'height', or neither")
+        if "width" in data:
+            w, h = data["width"], data["height"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (w, h)):
+                raise HintError(f"{source}: width and height must be positive integers, got {w!r} and {h!r}")
+            size = (w, h)
+        data = data["hints"]
+    if not isinstance(data, list):
+        raise HintError(f"{source}: expected a list of hints, got {type(data).__name__}")
+    hints = []
+    for index, entry in enumerate(data, 1):
+        where = f"{source}: hint {index}"
+        if not isinstance(entry, dict):
+            raise HintError(f"{where}: expected {{\"x\": .., \"y\": .., \"color\": ..}}, got {entry!r}")
+        unknown = set(entry) - {"x", "y", "color"}
+        if unknown:
+            raise HintError(f"{where}: unknown key {sorted(unknown)[0]!r} (a hint has x, y and color)")
+        if "color" not in entry:
+            raise HintError(f"{where}: no color")
+        x, y = _coordinate(entry, "x", where), _coordinate(entry, "y", where)
+        hints.append(Hint(x, y, _colour(entry["color"], where)))
+    return hints, size
+
+
+def read_hints(path: str | os.PathLike) -> tuple[list[Hint], tuple[int, int] | None]:
+    """Read a hints JSON file -> ``(hints, (width, height) or None)``; one-line errors."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HintError(f"{path}: no such hints file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HintError(f"{path}: cannot read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HintError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    return parse_hints(data, str(path))
+
+
+def hints_to_json(hints: Sequence[Hint], size: tuple[int, int] | None = None) -> str:
+    """The JSON text :func:`read_hints` reads back (``size`` = the photo's (width, height))."""
+    data: dict = {}
+    if size is not None:
+        data["width"], data["height"] = int(size[0]), int(size[1])
+    data["hints"] = [h.to_dict() for h in hints]
+    return json.dumps(data, indent=1)
+
+
+def check_hints_fit(hints: Sequence[Hint], width: int, height: int, size: tuple[int, int] | None = None,
+                    source: str = "hints") -> None:
+    """Refuse hints written for another photo or lying outside this ``width x height`` one."""
+    if size is not None and tuple(size) != (width, height):
+        raise HintError(f"{source}: written for a {size[0]}x{size[1]} photo, this one is {width}x{height}")
+    for index, hint in enumerate(hints, 1):
+        if not (0 <= hint.x < width and 0 <= hint.y < height):
+            raise HintError(
+                f"{source}: hint {index}: ({hint.x:g}, {hint.y:g}) is outside the {width}x{height} photo"
+            )
+
+
+def _hint_ab(hints: Sequence[Hint]) -> np.ndarray:
+    """``(N, 2)`` CIELAB a, b of the hints' colours."""
+    rgb = np.array([h.rgb for h in hints], dtype=np.uint8).reshape(-1, 1, 3)
+    return rgb_to_lab(rgb)[:, 0, 1:].astype(np.float32)
+
+
+def hint_points(
+    hints: Sequence[Hint], photo_size: tuple[int, int], content: tuple[int, int], size: int, patch: int = HINT_PATCH
+) -> np.ndarray:
+    """Rasterise hints for a hint model working on a ``size x size`` square.
+
+    Args:
+        hints: points in the photo's full-resolution pixels.
+        photo_size: the photo's ``(height, width)``.
+        content: ``(height, width)`` of the photo inside the square (top-left aligned, as
+            :func:`tinct.infer.resize_and_pad` places it).
+        size: the square's side.
+        patch: each hint fills ``patch x patch`` working pixels around its point.
+    Returns:
+        float32 ``(3, size, size)``: a/110, b/110 where the mask (channel 2) is 1, else 0.
+        Later hints overwrite earlier ones where they overlap.
+    """
+    out = np.zeros((3, size, size), dtype=np.float32)
+    if not hints:
+        return out
+    (height, width), (content_h, content_w) = photo_size, content
+    ab = LAB.normalize_ab(_hint_ab(hints))
+    for hint, (a, b) in zip(hints, ab):
+        row = min(int(hint.y * content_h / height), content_h - 1)
+        col = min(int(hint.x * content_w / width), content_w - 1)
+        top, left = max(row - patch // 2, 0), max(col - patch // 2, 0)
+        out[0, top : row + patch - patch // 2, left : col + patch - patch // 2] = a
+        out[1, top : row + patch - patch // 2, left : col + patch - patch // 2] = b
+        out[2, top : row + patch - patch // 2, left : col + patch - patch // 2] = 1
+    return out
+
+
+def hints_from_truth(rgb: np.ndarray, count: int, seed: int = 0, window: int = 5) -> list[Hint]:
+    """``count`` hints a user could give for the colour photo ``rgb`` (uint8 ``(H, W, 3)``):
+    uniform random positions (fixed ``seed``), each with the mean colour of the truth over a
+    ``window x window`` square around it. Used by ``tinct evaluate --hints N``."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    if count < 0:
+        raise ValueError(f"the number of hints must be at least 0, got {count}")
+    height, width = rgb.shape[:2]
+    rng = np.random.default_rng(seed)
+    ys, xs = rng.integers(0, height, count), rng.integers(0, width, count)
+    hints = []
+    for y, x in zip(ys.tolist(), xs.tolist()):
+        square = rgb[max(y - window // 2, 0) : y + window // 2 + 1, max(x - window // 2, 0) : x + window // 2 + 1]
+        colour = tuple(int(round(v)) for v in square.reshape(-1, 3).mean(axis=0))
+        hints.append(Hint(float(x), float(y), colour))  # type: ignore[arg-type]
+    return hints
+
+
+def reference_histogram(rgb: np.ndarray, centers, side: int = 256) -> np.ndarray:
+    """The ab histogram of a colour reference photo, as a hint model takes it.
+
+    Args:
+        rgb: uint8 RGB ``(H, W, 3)``; it is reduced to about ``side`` pixels on its long side.
+        centers: the model's bin centres ``(Q, 2)`` (``model.bin_centers``).
+    Returns:
+        float32 ``(Q,)`` summing to 1.
+    """
+    import torch
+
+    from tinct.models.ab_bins import histogram
+
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB reference photo of shape (H, W, 3), got {rgb.shape}")
+    step = max(1, int(np.ceil(max(rgb.shape[:2]) / side)))
+    ab = rgb_to_lab(rgb[::step, ::step])[..., 1:].astype(np.float32)
+    tensor = torch.from_numpy(np.ascontiguousarray(ab.transpose(2, 0, 1)))[None]
+    return histogram(tensor, torch.as_tensor(centers)).numpy()[0].astype(np.float32)

@@ -1,0 +1,187 @@
+"""Point hints and reference photos: the hints file format, rasterising points for the working
+square, hints sampled from the truth, reference histograms, and the hint model's inputs
+(zero-initialised branch, hints sampled in training, a model without hints refusing them)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tinct.color import LAB, rgb_to_lab
+from tinct.hints import (
+    Hint,
+    HintError,
+    check_hints_fit,
+    hint_points,
+    hints_from_truth,
+    hints_to_json,
+    parse_hints,
+    read_hints,
+    reference_histogram,
+)
+from tinct.models import ab_bins, create_model
+
+
+def test_a_hints_file_round_trips(tmp_path):
+    hints = [Hint(10.0, 20.5, (255, 0, 0)), Hint(0.0, 0.0, (18, 52, 86))]
+    path = tmp_path / "photo.hints.json"
+    path.write_text(hints_to_json(hints, (640, 480)))
+    again, size = read_hints(path)
+    assert again == hints and size == (640, 480)
+    assert json.loads(path.read_text())["hints"][1]["color"] == "#123456"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"hints": [{"x": 1, "y": 2, "color": "#ff0000"}, {"x": 1, "color": "#00ff00"}]}, "hint 2: y must be a number"),
+        ([{"x": 1, "y": 2, "color": "red"}], "hint 1: color 'red' is not"),
+        ([{"x": 1, "y": 2, "color": [0, 300, 0]}], r"hint 1: color \[0, 300, 0\] must hold three numbers in 0-255"),
+        ([{"x": 1, "y": 2}], "hint 1: no color"),
+        ([{"x": 1, "y": 2, "color": "#000000", "radius": 3}], "hint 1: unknown key 'radius'"),
+        ({"width": 10, "hints": []}, "give both 'width' and 'height'"),
+        ({"points": []}, "expected a 'hints' list"),
+        ("#ff0000", "expected a list of hints"),
+    ],
+)
+def test_bad_hints_name_the_entry(data, message):
+    with pytest.raises(HintError, match=message) as info:
+        parse_hints(data, "old.hints.json")
+    assert str(info.value).startswith("old.hints.json: ") and "\n" not in str(info.value)
+
+
+def test_bad_json_and_missing_files_are_one_line(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"hints": [ {"x": 1,, } ]}')
+    with pytest.raises(HintError, match=r"bad.json: not valid JSON \(line 1"):
+        read_hints(path)
+    with pytest.raises(HintError, match="no such hints file"):
+        read_hints(tmp_path / "absent.json")
+
+
+def test_hints_outside_the_photo_or_for_another_photo_are_refused():
+    hints = [Hint(5, 5, (0, 0, 0)), Hint(100, 5, (0, 0, 0))]
+    with pytest.raises(HintError, match=r"hint 2: \(100, 5\) is outside the 100x50 photo"):
+        check_hints_fit(hints, 100, 50)
+    with pytest.raises(HintError, match="written for a 200x100 photo, this one is 100x50"):
+        check_hints_fit(hints[:1], 100, 50, size=(200, 100))
+    check_hints_fit(hints[:1], 100, 50, size=(100, 50))
+
+
+def test_hint_points_land_where_the_photo_sits_in_the_square():
+    # A 400x200 (w x h) photo in a 64 square: content 64 wide, 32 high, top-left aligned.
+    blue = (40, 80, 220)
+    points = hint_points([Hint(399, 100, blue)], photo_size=(200, 400), content=(32, 64), size=64, patch=3)
+    rows, cols = np.nonzero(points[2])
+    assert sorted(set(rows.tolist())) == [15, 16, 17] and sorted(set(cols.tolist())) == [62, 63]
+    expected = LAB.normalize_ab(rgb_to_lab(np.array([[blue]], dtype=np.uint8))[0, 0, 1:])
+    np.testing.assert_allclose(points[:2, 16, 63], expected, atol=1e-5)
+    assert points[:, 40:].sum() == 0  # nothing in the padding
+    assert not hint_points([], (200, 400), (32, 64), 64).any()
+
+
+def test_hints_from_the_truth_are_reproducible_and_carry_its_colours():
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    rgb[:, :40] = (200, 30, 30)
+    rgb[:, 40:] = (30, 30, 200)
+    a, b = hints_from_truth(rgb, 20, seed=3), hints_from_truth(rgb, 20, seed=3)
+    assert a == b and len(a) == 20 and a != hints_from_truth(rgb, 20, seed=4)
+    for hint in a:
+        if hint.x < 37:
+            assert hint.rgb == (200, 30, 30)
+        elif hint.x > 42:
+            assert hint.rgb == (30, 30, 200)
+    check_hints_fit(a, 80, 60)
+
+
+def test_a_reference_histogram_puts_its_mass_on_the_photos_colour():
+    centers = ab_bins.bin_centers()
+    rgb = np.zeros((50, 70, 3), np.uint8)
+    rgb[:] = (30, 140, 40)  # one green
+    hist = reference_histogram(rgb, centers)
+    assert hist.shape == (len(centers),) and abs(hist.sum() - 1) < 1e-5
+    green_ab = torch.from_numpy(rgb_to_lab(rgb[:1, :1])[0, 0, 1:].astype(np.float32))
+    assert hist.argmax() == torch.cdist(green_ab[None], centers).argmin().item()
+    assert hist.max() == pytest.approx(1.0)
+
+
+def _tiny_auto(tmp_path):
+    from tinct.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    auto = create_model("tinctnet2", width=8, input_size=64, pretrained=False).eval()
+    path = tmp_path / "auto.safetensors"
+    save_checkpoint(path, auto)
+    return auto, path
+
+
+def test_a_hint_model_starts_as_the_automatic_model_it_comes_from(tmp_path):
+    auto, path = _tiny_auto(tmp_path)
+    hinted = create_model("tinctnet2", width=8, input_size=64, pretrained=False, hints=True, hint_base=str(path))
+    assert "auto.safetensors" in hinted.load_pretrained()
+    hinted.eval()
+    l = torch.rand(2, 1, 64, 64) * 100
+    points = torch.zeros(2, 3, 64, 64)
+    points[:, :2, 10:13, 10:13] = 0.5
+    points[:, 2, 10:13, 10:13] = 1
+    with torch.no_grad():
+        expected = auto.predict_ab(l)
+        torch.testing.assert_close(hinted.predict_ab(l), expected)
+        torch.testing.assert_close(hinted.predict_ab(l, points, torch.full((2, auto.bin_centers.shape[0]), 1 / 323)), expected)
+        # Once its projections are not zero, the hints change the colours.
+        for p in hinted.hint_branch.parameters():
+            p.add_(0.05)
+        assert (hinted.predict_ab(l, points) - expected).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="takes no hints"):
+        auto.predict_ab(l, points)
+
+
+def test_a_hint_base_of_another_shape_is_refused(tmp_path):
+    _, path = _tiny_auto(tmp_path)
+    wider = create_model("tinctnet2", width=16, input_size=64, pretrained=False, hints=True, hint_base=str(path))
+    with pytest.raises(ValueError, match="does not fit this model"):
+        wider.load_pretrained()
+
+
+def test_training_samples_hints_from_the_truth():
+    model = create_model("tinctnet2", width=8, input_size=64, pretrained=False, hints=True,
+                         hint_none_rate=0.0, hint_histogram_rate=1.0, hint_max_points=50)
+    ab = torch.zeros(4, 2, 64, 64)
+    ab[:, 0] = 40.0  # a red-ish truth everywhere
+    generator = torch.Generator().manual_seed(0)
+    points, histogram = model.sample_hints(ab, generator)
+    mask = points[:, 2] > 0
+    assert mask.flatten(1).any(dim=1).all()  # every crop got points (none_rate 0)
+    torch.testing.assert_close(points[:, 0][mask], torch.full_like(points[:, 0][mask], 40.0 / 110))
+    assert (points[:, :2][~mask.unsqueeze(1).expand(-1, 2, -1, -1)] == 0).all()
+    torch.testing.assert_close(histogram.sum(dim=1), torch.ones(4))
+    none = create_model("tinctnet2", width=8, input_size=64, pretrained=False, hints=True,
+                        hint_none_rate=1.0, hint_histogram_rate=0.0)
+    points, histogram = none.sample_hints(ab, generator)
+    assert not points.any() and not histogram.any()
+    loss, metrics = model.train().training_loss(torch.rand(4, 1, 64, 64) * 100, ab)
+    loss.backward()
+    assert model.hint_branch.project[0].weight.grad.abs().sum() > 0  # the zero projections learn
+
+
+def test_the_hints_preset_fine_tunes_from_its_automatic_base(tmp_path):
+    from conftest import make_sky_grass_photos
+    from tinct.cli import main
+    from tinct.models import load
+
+    auto, path = _tiny_auto(tmp_path)
+    photos = make_sky_grass_photos(tmp_path / "photos", count=12)
+    code = main(["train", "--preset", "tinctnet2-hints", "--data", str(photos), "--out", str(tmp_path / "run"),
+                 "--no-progress", "--set", "model.width=8", "--set", "model.input_size=64",
+                 "--set", f"model.hint_base={path}", "--set", "data.size=64",
+                 "--set", "data.cache_dir=null", "--set", "train.epochs=1", "--set", "train.batch_size=4",
+                 "--set", "train.max_steps_per_epoch=2", "--set", "train.samples=1", "--set", "train.tensorboard=false",
+                 "--set", "train.statistics_pixels=2000", "--set", "train.threads=1"])
+    assert code == 0
+    trained = load(tmp_path / "run" / "last.safetensors")
+    assert trained.config.hints and trained.hint_branch is not None
+    torch.testing.assert_close(trained.encoder._conv_stem.weight, auto.encoder._conv_stem.weight)  # frozen, from the base
+    assert trained.hint_branch.project[0].weight.abs().max() > 0  # the hint branch trained
