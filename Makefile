@@ -17,7 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tinct colorize examples -o outputs/examples --overwrite
+	$(VENV)/bin/tinct colorize src/tinct/examples -o outputs/examples --overwrite
 	@echo "Colour photos are in outputs/examples/"
 
 test: $(STAMP)

@@ -351,6 +351,22 @@ def test_examples_are_found_or_absent(tmp_path):
     assert [p.name for p in find_examples(tmp_path)] == ["a.jpg", "b.png"]
 
 
+def test_the_shipped_examples_are_package_data():
+    # Found beside the package (not by walking up to a checkout), and listed in the wheel's data.
+    import tomllib
+
+    import tinct
+
+    shipped = find_examples()
+    assert [p.name for p in shipped] == ["bonsai.png", "ferry.jpg", "rooster.jpg", "strawberry.jpg", "sunflower.jpg"]
+    assert all(p.parent == tinct.examples_dir() == Path(tinct.__file__).resolve().parent / "examples" for p in shipped)
+    assert (tinct.examples_dir() / "CREDITS.md").is_file()
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["tinct"]
+    for path in [*shipped, tinct.examples_dir() / "CREDITS.md"]:
+        assert any(path.match(f"tinct/{pattern}") for pattern in patterns), path
+
+
 # --- the running page's API -------------------------------------------------------------
 
 

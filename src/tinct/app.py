@@ -531,12 +531,12 @@ def load_colorizers(models: Sequence[str], threads: int | None = None) -> dict:
 
 
 def find_examples(folder: str | os.PathLike | None = None) -> list[Path]:
-    """Example photos: ``folder`` if given, else the repository's ``examples/`` when present."""
+    """Example photos: those in ``folder`` if given, else the ones that ship with tinct
+    (:func:`tinct.examples_dir`, package data, so they are found once installed too)."""
+    from tinct import examples_dir
     from tinct.io import IMAGE_SUFFIXES
 
-    if folder is None:
-        folder = Path(__file__).resolve().parents[2] / "examples"  # src/tinct/app.py -> repo root
-    folder = Path(folder)
+    folder = examples_dir() if folder is None else Path(folder)
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

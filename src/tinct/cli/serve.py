@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-files", type=int, default=20, metavar="N",
                    help="most photos per request (default: %(default)s)")
     p.add_argument("--examples", metavar="FOLDER", default=None,
-                   help="folder of example photos (default: the repository's examples/ when present)")
+                   help="folder of example photos (default: the ones that ship with tinct)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all available)")
     p.set_defaults(func=run)
 
