@@ -185,3 +185,54 @@ def test_the_hints_preset_fine_tunes_from_its_automatic_base(tmp_path):
     assert trained.config.hints and trained.hint_branch is not None
     torch.testing.assert_close(trained.encoder._conv_stem.weight, auto.encoder._conv_stem.weight)  # frozen, from the base
     assert trained.hint_branch.project[0].weight.abs().max() > 0  # the hint branch trained
+
+
+def _tiny_hint_checkpoint(tmp_path, auto_path):
+    from tinct.models.checkpoint import save_checkpoint
+
+    hinted = create_model("tinctnet2", width=8, input_size=64, pretrained=False, hints=True, hint_base=str(auto_path))
+    hinted.load_pretrained()
+    path = tmp_path / "hinted.safetensors"
+    save_checkpoint(path, hinted.eval())
+    return hinted, path
+
+
+def test_colorizing_with_hints_checks_the_model_and_the_points(tmp_path):
+    from tinct.hints import colorize_with_hints
+    from tinct.infer import Colorizer
+    from tinct.io import Photo
+
+    _, auto_path = _tiny_auto(tmp_path)
+    _, hint_path = _tiny_hint_checkpoint(tmp_path, auto_path)
+    photo = Photo(lightness=np.linspace(0, 100, 48 * 80, dtype=np.float32).reshape(48, 80))
+    automatic, hinted = Colorizer(auto_path, engine="torch"), Colorizer(hint_path, engine="torch")
+    # A fresh hint model is its base: no hints, or hints through a zero branch, give the base's colours.
+    np.testing.assert_array_equal(colorize_with_hints(hinted, photo), automatic.colorize_photo(photo))
+    rgb = colorize_with_hints(hinted, photo, [Hint(79, 47, (0, 0, 255))], reference=np.full((8, 8, 3), 90, np.uint8))
+    np.testing.assert_array_equal(rgb, automatic.colorize_photo(photo))
+    with pytest.raises(HintError, match=r"hint 1: \(80, 5\) is outside the 80x48 photo"):
+        colorize_with_hints(hinted, photo, [Hint(80, 5, (0, 0, 255))])
+    with pytest.raises(HintError, match="takes no hints"):
+        colorize_with_hints(automatic, photo, [Hint(1, 1, (0, 0, 255))])
+
+
+def test_the_hint_curve_scores_every_count_beside_gray_and_the_automatic_model(tmp_path):
+    from PIL import Image
+
+    from tinct.evaluate.hints import evaluate_hints, write_hint_report
+
+    _, auto_path = _tiny_auto(tmp_path)
+    _, hint_path = _tiny_hint_checkpoint(tmp_path, auto_path)
+    rng = np.random.default_rng(0)
+    photos = []
+    for i in range(3):
+        path = tmp_path / f"truth{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(path)
+        photos.append(path)
+    curve = evaluate_hints(str(hint_path), photos, counts=(0, 3), automatic=str(auto_path), progress=False)
+    assert sorted(curve.rows) == [0, 3] and curve.photos == 3
+    # The untrained hint model is its base: every count scores exactly as the automatic model.
+    assert curve.rows[0] == curve.auto and curve.rows[3] == curve.auto
+    assert curve.gray["chroma_ratio"] < 0.01 < curve.auto["chroma_ratio"]
+    report = write_hint_report(curve, tmp_path / "report")
+    assert (tmp_path / "report" / "hints.png").stat().st_size > 1000 and "| 3 |" in report.read_text()

@@ -246,3 +246,36 @@ def reference_histogram(rgb: np.ndarray, centers, side: int = 256) -> np.ndarray
     ab = rgb_to_lab(rgb[::step, ::step])[..., 1:].astype(np.float32)
     tensor = torch.from_numpy(np.ascontiguousarray(ab.transpose(2, 0, 1)))[None]
     return histogram(tensor, torch.as_tensor(centers)).numpy()[0].astype(np.float32)
+
+
+def _hint_model(colorizer):
+    model = colorizer.model
+    if colorizer.engine != "torch" or not getattr(getattr(model, "config", None), "hints", False):
+        name = getattr(colorizer, "name", "this model")
+        raise HintError(f"{name} takes no hints or reference photo; use a hint model such as tinct-v2-hints")
+    return model
+
+
+def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference: np.ndarray | None = None,
+                        size: tuple[int, int] | None = None, source: str = "hints") -> np.ndarray:
+    """Colorize one :class:`tinct.io.Photo` with a hint model, guided by point ``hints`` (in the
+    photo's full-resolution pixels) and/or a ``reference`` colour photo (uint8 RGB ``(H, W, 3)``).
+
+    ``colorizer`` is a :class:`tinct.infer.Colorizer` on the torch engine holding a model trained
+    with hints; ``size`` is the (width, height) a hints file was written for. Returns uint8 RGB
+    ``(H, W, 3)`` at full resolution.
+    """
+    import torch
+
+    model = _hint_model(colorizer)
+    height, width = photo.lightness.shape
+    check_hints_fit(hints, width, height, size, source)
+    squares, boxes = colorizer.working_squares([photo])
+    box, side = boxes[0], squares.shape[-1]
+    points = torch.from_numpy(hint_points(hints, (height, width), (box.height, box.width), side))[None]
+    histogram = None
+    if reference is not None:
+        histogram = torch.from_numpy(reference_histogram(reference, model.bin_centers))[None]
+    with torch.inference_mode():
+        ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
+    return colorizer.compose(photo, colorizer.crop_to_content(ab.float().numpy(), boxes)[0])
