@@ -26,7 +26,6 @@ from tinct.data import (
     BrokenImageWarning,
     DataConfig,
     ab_samples,
-    colorfulness,
     make_datasets,
     make_splits,
     make_test_dataset,
@@ -44,6 +43,7 @@ from tinct.data.download import (
     extract,
     fetch,
 )
+from tinct.data.preprocess import STAT_NAMES, tile_stats
 
 L_STEP = 100 / 255  # one step of the 8-bit L encoding
 L_TOL = L_STEP / 2 + 1e-4
@@ -563,12 +563,17 @@ def test_exclude_leaves_photos_out_of_every_split_and_the_manifest(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_colorfulness_by_hand():
+def test_tile_stats_colourfulness_by_hand():
     # R = (255, 0), G = (0, 0), B = (0, 255): rg = (255, 0), yb = (127.5, -255).
-    rgb = np.array([[[255, 0, 0], [0, 0, 255]]], dtype=np.uint8)
+    rgb = np.array([[[[255, 0, 0], [0, 0, 255]]], [[[90, 90, 90], [90, 90, 90]]]], dtype=np.uint8)
     expected = math.hypot(127.5, 191.25) + 0.3 * math.hypot(127.5, -63.75)
-    assert colorfulness(rgb) == pytest.approx(expected, rel=1e-9)
-    assert colorfulness(np.full((4, 4, 3), 90, dtype=np.uint8)) == 0.0
+    lab = rgb2lab(rgb)
+    column = STAT_NAMES.index("colorfulness")
+    stats = tile_stats(lab, rgb)
+    assert stats[0, column] == pytest.approx(expected, rel=1e-9)
+    assert stats[1, column] == 0.0
+    # Lab-only tiles (seed 002's arrays): the sRGB is recovered from Lab, as floats in [0, 1].
+    assert tile_stats(lab)[0, column] == pytest.approx(expected, rel=1e-3)
 
 
 def solid(rgb, size=24):

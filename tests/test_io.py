@@ -24,6 +24,7 @@ from tinct.io import (
     read_rgb,
     remove_stale_partials,
     scan_folder,
+    sha256_file,
     write_animation,
     write_bytes_atomic,
     write_image,
@@ -346,3 +347,17 @@ def test_io_and_colorize_import_no_torch_at_module_level():
         imported = [alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names]
         imported += [node.module for node in tree.body if isinstance(node, ast.ImportFrom)]
         assert not [name for name in imported if name.split(".")[0] == "torch" or name.startswith("tinct.")], module
+
+
+def test_sha256_file_matches_hashlib_and_sees_a_rewrite(tmp_path):
+    import hashlib
+
+    path = tmp_path / "weights.bin"
+    data = bytes(range(256)) * 5000  # more than one 1 MiB block
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(str(path)) == hashlib.sha256(data).hexdigest()
+    path.write_bytes(data[:-1])  # a new size: the remembered digest must not be reused
+    assert sha256_file(path) == hashlib.sha256(data[:-1]).hexdigest()
+    (tmp_path / "empty.bin").write_bytes(b"")
+    assert sha256_file(tmp_path / "empty.bin") == hashlib.sha256(b"").hexdigest()

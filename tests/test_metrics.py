@@ -117,6 +117,37 @@ def test_colorfulness_uses_signed_opponents():
     assert metrics.colorfulness(np.full((3, 5, 3), 77, np.uint8)) == 0.0
 
 
+def test_colorfulness_batch_agrees_with_each_image():
+    rng = np.random.default_rng(3)
+    batch = rng.integers(0, 256, (4, 5, 7, 3), dtype=np.uint8)
+    expected = [metrics.colorfulness(image) for image in batch]
+    assert metrics.chromatic.colorfulness_batch(batch).tolist() == expected  # the same numbers exactly
+    # float input is sRGB in [0, 1]
+    assert metrics.chromatic.colorfulness_batch(batch / 255.0) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        metrics.chromatic.colorfulness_batch(batch[0])
+    with pytest.raises(ValueError, match="uint8 RGB image"):
+        metrics.colorfulness(batch[0].astype(np.float32))
+
+
+def test_metric_directions():
+    from tinct.evaluate.scoring import METRICS, SET_METRICS
+    from tinct.evaluate.video import VIDEO_METRICS
+    from tinct.metrics import direction
+
+    assert [direction.short_label(d) for d in (direction.HIGHER, direction.LOWER)] == ["higher", "lower"]
+    assert direction.short_label(direction.TOWARD_ONE) == "->1"
+    assert direction.phrase(direction.HIGHER) == "higher is better"
+    assert direction.phrase(direction.TOWARD_TRUTH) == "closer to truth"
+    assert all(len(label) <= 7 for label in direction.SHORT_LABELS.values())  # the table's column width
+    with pytest.raises(ValueError, match="unknown metric direction 'up'"):
+        direction.short_label("up")
+    by_key = {m.key: m.better for m in (*METRICS, *SET_METRICS, *VIDEO_METRICS)}
+    assert by_key["psnr"] == direction.HIGHER and by_key["ciede2000"] == direction.LOWER
+    assert by_key["colorfulness"] == direction.TOWARD_TRUTH and by_key["chroma_ratio"] == direction.TOWARD_ONE
+    assert all(better in direction.SHORT_LABELS for better in by_key.values())
+
+
 def test_mean_chroma_and_set_level_metrics_by_hand():
     # chroma of sRGB red = sqrt(80.0925^2 + 67.2032^2) = 104.5525; black has chroma 0.
     image = _image(RED, RED, BLACK, BLACK)

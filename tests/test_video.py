@@ -272,7 +272,7 @@ def test_cdc_by_hand():
 
 
 def test_warp_error_follows_motion_and_measures_colour_change():
-    from tinct.video.flow import FlowChecks
+    from tinct.metrics.flow import FlowChecks
 
     photo = synthetic_photo(4, (200, 140))
     a, b = photo[10:110, 10:170], photo[10:110, 13:173]  # the camera moved 3 px right

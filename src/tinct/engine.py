@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from tinct.models.checkpoint import WEIGHTS_DIR, read_checkpoint_info, resolve_model_path, sha256_file, verify_shipped_file
+from tinct.io import sha256_file
+from tinct.models.checkpoint import WEIGHTS_DIR, read_checkpoint_info, resolve_model_path, verify_shipped_file
 
 __all__ = [
     "ENGINES",
@@ -270,6 +271,25 @@ def export_onnx(model, source: str | os.PathLike | None = None, opset: int = DEF
     except ImportError:
         raise ImportError("exporting needs the onnx package: pip install -e '.[train]' (or pip install onnx)") from None
 
+    model = model.cpu().eval()
+    size = int(model.config.input_size)
+    example = torch.from_numpy(_test_lightness(size))
+    with torch.inference_mode():
+        output_size = tuple(model.predict_ab(example).shape[-2:])
+    proto = onnx.load_from_string(_traced_onnx(model, example, opset))
+    info = _export_info(model, size, output_size, source)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(info, sort_keys=True)
+    proto.producer_name = "tinct"
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _traced_onnx(model, example, opset: int) -> bytes:
+    """ONNX bytes of ``model.predict_ab`` traced on ``example`` (float32 ``(1, 1, S, S)``
+    lightness), with a dynamic batch dimension."""
+    import torch
+
     class PredictAb(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
@@ -278,11 +298,6 @@ def export_onnx(model, source: str | os.PathLike | None = None, opset: int = DEF
         def forward(self, l):
             return self.inner.predict_ab(l)
 
-    model = model.cpu().eval()
-    size = int(model.config.input_size)
-    example = torch.from_numpy(_test_lightness(size))
-    with torch.inference_mode():
-        output_size = tuple(model.predict_ab(example).shape[-2:])
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter warns that it is the older one (torch.export's needs
@@ -293,10 +308,16 @@ def export_onnx(model, source: str | os.PathLike | None = None, opset: int = DEF
             PredictAb(model).eval(), (example,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=opset, dynamo=False,
         )
-    proto = onnx.load_from_string(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _export_info(model, size: int, output_size: tuple[int, ...], source: str | os.PathLike | None) -> dict[str, Any]:
+    """The JSON an export carries in its metadata (``METADATA_KEY``)."""
+    import torch
+
     from tinct import __version__
 
-    info = {
+    return {
         "format_version": EXPORT_FORMAT_VERSION,
         "model": model.name,
         "config": dataclasses.asdict(model.config),
@@ -307,11 +328,6 @@ def export_onnx(model, source: str | os.PathLike | None = None, opset: int = DEF
         "tinct_version": __version__,
         "torch_version": torch.__version__.split("+")[0],
     }
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(info, sort_keys=True)
-    proto.producer_name = "tinct"
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
 
 
 def agreement(model, onnx_path: str | os.PathLike, l: np.ndarray | None = None) -> float:

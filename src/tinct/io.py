@@ -14,6 +14,7 @@ or a crash therefore never leaves a truncated file under the target's name.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import re
@@ -23,6 +24,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
@@ -54,6 +56,8 @@ __all__ = [
     "write_text_atomic",
     "remove_stale_partials",
     "check_writable_folder",
+    "sha256_file",
+    "sha256_hasher",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -362,6 +366,38 @@ def read_rgb(path: str | os.PathLike, max_megapixels: float | None = None) -> np
 _PARTIAL_NAME = re.compile(r"\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[a-z0-9_]{8}\.part")
 _PARTIAL_ATTEMPTS = 100
 _LEGACY_PARTIAL_AGE = 3600.0  # seconds after which a partial without a process id is stale
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, 64 lowercase hex digits (as ``sha256sum`` prints it).
+
+    Remembered per (resolved path, size, modification time), so checking the same weights
+    twice reads them once; a file rewritten in place gets a new time and is read again.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder, "abc.txt")
+    ...     _ = path.write_bytes(b"abc")
+    ...     sha256_file(path)[:16]
+    'ba7816bf8f01cfea'
+    """
+    stat = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_hasher(path).hexdigest()
+
+
+def sha256_hasher(path: str | os.PathLike) -> hashlib._Hash:
+    """A ``hashlib.sha256`` object that has read the file's bytes (1 MiB at a time), to go on
+    with more bytes (a resumed download) or to read with ``hexdigest()``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest
 
 
 def _named_error(exc: OSError, path: Path) -> OSError:

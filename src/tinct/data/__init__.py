@@ -10,7 +10,7 @@
 
 Modules: :mod:`~tinct.data.config` (``DataConfig``, source strings), :mod:`~tinct.data.sources`
 (folders, Caltech-101, COCO, CIFAR-100, seed 002's LAB arrays), :mod:`~tinct.data.preprocess`
-(tiles, 8-bit Lab, colourfulness), :mod:`~tinct.data.cache` (tile cache), :mod:`~tinct.data.dataset`
+(tiles, 8-bit Lab, per-tile statistics), :mod:`~tinct.data.cache` (tile cache), :mod:`~tinct.data.dataset`
 (splits, datasets), :mod:`~tinct.data.manifest` (manifest format), :mod:`~tinct.data.download`
 (verified downloads of known datasets). Command line: ``python -m tinct.data --help``.
 """
@@ -27,7 +27,7 @@ from tinct.data.dataset import (
     manifest_sha256,
     sample_photo,
 )
-from tinct.data.preprocess import colorfulness, decode_lab8, encode_lab8
+from tinct.data.preprocess import decode_lab8, encode_lab8
 
 __all__ = [
     "DataConfig",
@@ -42,7 +42,6 @@ __all__ = [
     "manifest_sha256",
     "manifest_lines",
     "BrokenImageWarning",
-    "colorfulness",
     "encode_lab8",
     "decode_lab8",
 ]

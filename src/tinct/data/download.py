@@ -29,8 +29,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from tinct.data.manifest import sha256_file
 from tinct.errors import TinctError
+from tinct.io import sha256_file, sha256_hasher
 
 __all__ = [
     "DownloadError",
@@ -135,14 +135,6 @@ def _open(url: str, offset: int, timeout: float):
         raise DownloadError(f"{url}: cannot connect ({reason})") from None
 
 
-def _hash_prefix(path: Path) -> hashlib._Hash:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest
-
-
 def download(
     url: str,
     dest: str | os.PathLike,
@@ -171,58 +163,16 @@ def download(
     if expected is not None and (len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected)):
         raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
     if dest.exists():
-        if expected is None:
-            _warn_unverified(url, dest, sha256_file(dest))
-            return dest
-        actual = sha256_file(dest)
-        if actual != expected:
-            raise ChecksumError(
-                f"{dest}: exists but its SHA-256 is {actual}, expected {expected}; delete it to download again"
-            )
-        return dest
+        return _check_existing(url, dest, expected)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     response = _open(url, offset, timeout)
     if response is None:
-        digest = _hash_prefix(part)
+        digest = sha256_hasher(part)
     else:
         with response:
-            status = getattr(response, "status", 200)
-            if offset and status != 206:
-                offset = 0  # the server ignored the Range request and sent everything
-            digest = _hash_prefix(part) if offset else hashlib.sha256()
-            length = response.headers.get("Content-Length")
-            total = offset + int(length) if length is not None else None
-            received = offset
-            with open(part, "ab" if offset else "wb") as out, tqdm(
-                total=total,
-                initial=offset,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=dest.name,
-                disable=not progress or None,
-                file=sys.stderr,
-                leave=False,
-            ) as bar:
-                while True:
-                    try:
-                        block = response.read(1 << 20)
-                    except (OSError, urllib.error.URLError) as exc:
-                        raise DownloadError(
-                            f"{url}: connection lost after {received} bytes ({exc}); run again to resume"
-                        ) from None
-                    if not block:
-                        break
-                    out.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    bar.update(len(block))
-                out.flush()
-                os.fsync(out.fileno())
-            if total is not None and received != total:
-                raise DownloadError(f"{url}: got {received} of {total} bytes; run again to resume")
+            digest = _receive(url, response, part, offset, progress)
     actual = digest.hexdigest()
     if expected is not None and actual != expected:
         part.unlink(missing_ok=True)
@@ -231,6 +181,49 @@ def download(
     if expected is None:
         _warn_unverified(url, dest, actual)
     return dest
+
+
+def _check_existing(url: str, dest: Path, expected: str | None) -> Path:
+    """``dest``, already downloaded: warned about if unverifiable, ChecksumError if it differs."""
+    if expected is None:
+        _warn_unverified(url, dest, sha256_file(dest))
+        return dest
+    actual = sha256_file(dest)
+    if actual != expected:
+        raise ChecksumError(f"{dest}: exists but its SHA-256 is {actual}, expected {expected}; delete it to download again")
+    return dest
+
+
+def _receive(url: str, response, part: Path, offset: int, progress: bool):
+    """Append the body of ``response`` to ``part`` (``offset`` bytes already there, resumed with
+    a Range request) and return the SHA-256 hasher of the whole file; DownloadError if the
+    connection drops or the body is shorter than announced (the partial file is kept)."""
+    if offset and getattr(response, "status", 200) != 206:
+        offset = 0  # the server ignored the Range request and sent everything
+    digest = sha256_hasher(part) if offset else hashlib.sha256()
+    length = response.headers.get("Content-Length")
+    total = offset + int(length) if length is not None else None
+    received = offset
+    bar_settings = dict(unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+    with open(part, "ab" if offset else "wb") as out, tqdm(
+        total=total, initial=offset, desc=part.name.removesuffix(".part"), disable=not progress or None, **bar_settings
+    ) as bar:
+        while True:
+            try:
+                block = response.read(1 << 20)
+            except (OSError, urllib.error.URLError) as exc:
+                raise DownloadError(f"{url}: connection lost after {received} bytes ({exc}); run again to resume") from None
+            if not block:
+                break
+            out.write(block)
+            digest.update(block)
+            received += len(block)
+            bar.update(len(block))
+        out.flush()
+        os.fsync(out.fileno())
+    if total is not None and received != total:
+        raise DownloadError(f"{url}: got {received} of {total} bytes; run again to resume")
+    return digest
 
 
 def _warn_unverified(url: str, dest: Path, actual: str) -> None:

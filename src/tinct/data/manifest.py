@@ -22,25 +22,15 @@ size and modification time, so recomputing the manifest costs one ``stat`` per f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
-from tinct.io import atomic_file
+from tinct.io import atomic_file, sha256_file
 
-__all__ = ["FileHashes", "sha256_file", "manifest_text", "MANIFEST_FORMAT"]
+__all__ = ["FileHashes", "manifest_text", "MANIFEST_FORMAT"]
 
 MANIFEST_FORMAT = "sorted '<relative path>  <sha256>' lines, each + '\\n', UTF-8, SHA-256"
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 (lowercase hex) of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class FileHashes:

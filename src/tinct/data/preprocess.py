@@ -28,14 +28,13 @@ import numpy as np
 from PIL import Image
 
 from tinct.color import lab_to_rgb, rgb_to_lab
+from tinct.metrics.chromatic import colorfulness_batch
 
 __all__ = [
     "L8_SCALE",
     "AB8_OFFSET",
     "encode_lab8",
     "decode_lab8",
-    "colorfulness",
-    "colorfulness_batch",
     "tile_stats",
     "tile_count",
     "is_large",
@@ -66,37 +65,10 @@ def decode_lab8(lab8: np.ndarray, channel_axis: int = -1) -> np.ndarray:
     return np.moveaxis(x, -1, channel_axis)
 
 
-def colorfulness_batch(rgb: np.ndarray) -> np.ndarray:
-    """Hasler & Suesstrunk colourfulness of each image of a batch ``(N, H, W, 3)`` -> ``(N,)``.
-
-    See :func:`colorfulness`. uint8 input is 0-255; float input is taken to be in [0, 1].
-    """
-    x = np.asarray(rgb)
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"colorfulness_batch: expected RGB of shape (N, H, W, 3), got {x.shape}")
-    x = x.astype(np.float64) if x.dtype == np.uint8 else np.asarray(x, dtype=np.float64) * 255.0
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    rg = (r - g).reshape(len(x), -1)
-    yb = (0.5 * (r + g) - b).reshape(len(x), -1)
-    return np.hypot(rg.std(axis=1), yb.std(axis=1)) + 0.3 * np.hypot(rg.mean(axis=1), yb.mean(axis=1))
-
-
-def colorfulness(rgb: np.ndarray) -> float:
-    """Hasler & Suesstrunk (2003) colourfulness of an sRGB image ``(H, W, 3)``.
-
-    On 0-255 values: ``rg = R - G``, ``yb = (R + G) / 2 - B``,
-    ``CF = sqrt(std_rg^2 + std_yb^2) + 0.3 * sqrt(mean_rg^2 + mean_yb^2)`` (population std).
-    A gray image scores 0; the paper calls about 15 "slightly colourful", 33 "moderately", 59
-    "quite". Float input is taken to be in [0, 1].
-    """
-    x = np.asarray(rgb)
-    if x.ndim < 2 or x.shape[-1] != 3:
-        raise ValueError(f"colorfulness: expected RGB of shape (..., 3), got {x.shape}")
-    return float(colorfulness_batch(x.reshape(1, -1, 1, 3))[0])
-
-
 def tile_stats(lab: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
     """Per-tile (mean L, colourfulness, mean chroma) of a batch of tiles -> float64 ``(N, 3)``.
+
+    Colourfulness is Hasler & Suesstrunk's (:func:`tinct.metrics.chromatic.colorfulness_batch`).
 
     Args:
         lab: float Lab ``(N, T, T, 3)``.

@@ -24,18 +24,16 @@ from tinct.evaluate.report import (
     write_metrics_csv,
 )
 from tinct.evaluate.runner import Evaluation
+from tinct.metrics.direction import short_label
 
 __all__ = ["leaderboard_columns", "leaderboard_rows", "format_leaderboard_markdown", "write_leaderboard"]
-
-_ARROWS = {"higher": "(higher)", "lower": "(lower)", "closer to 1": "(->1)", "closer to truth": "(~truth)"}
-
 
 def leaderboard_columns(evaluation: Evaluation) -> list[str]:
     columns = ["system", "parameters", "s/image"]
     for metric in present_per_image_metrics(evaluation, headline_only=True):
-        columns.append(f"{metric.label} {_ARROWS[metric.better]}")
+        columns.append(f"{metric.label} ({short_label(metric.better)})")
     for metric in present_set_metrics(evaluation):
-        columns.append(f"{metric.label} {_ARROWS[metric.better]}")
+        columns.append(f"{metric.label} ({short_label(metric.better)})")
     return columns
 
 

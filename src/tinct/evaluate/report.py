@@ -23,6 +23,7 @@ from tinct import __version__
 from tinct.evaluate.runner import BASELINE_NAME, Evaluation, EvaluationError
 from tinct.evaluate.scoring import METRICS, SET_METRICS, Metric, summarize
 from tinct.metrics import SSIM_SETTINGS
+from tinct.metrics.direction import phrase, short_label
 
 __all__ = [
     "format_value",
@@ -34,9 +35,6 @@ __all__ = [
     "write_file",
     "write_report",
 ]
-
-_BETTER_SHORT = {"higher": "higher", "lower": "lower", "closer to 1": "->1", "closer to truth": "~truth"}
-
 
 def format_value(value: float | None, digits: int) -> str:
     if value is None:
@@ -77,7 +75,7 @@ def format_table(evaluation: Evaluation) -> str:
         for i, system in enumerate(systems):
             st = stats[system.name][metric.key]
             label = metric.label if i == 0 else ""
-            better = _BETTER_SHORT[metric.better] if i == 0 else ""
+            better = short_label(metric.better) if i == 0 else ""
             cells = " ".join(f"{format_value(v, metric.digits):>10}" for v in (st.mean, st.std, st.min, st.max))
             lines.append(f"{label:<{label_width}} {better:<7} {system.name:<{name_width}} {cells}")
     set_metrics = present_set_metrics(evaluation)
@@ -86,7 +84,7 @@ def format_table(evaluation: Evaluation) -> str:
         for metric in set_metrics:
             for i, system in enumerate(systems):
                 label = metric.label if i == 0 else ""
-                better = _BETTER_SHORT[metric.better] if i == 0 else ""
+                better = short_label(metric.better) if i == 0 else ""
                 value = format_value(system.set_scores.get(metric.key), metric.digits)
                 lines.append(f"{label:<{label_width}} {better:<7} {system.name:<{name_width}} {value:>10}")
     truth_cf = summarize(t["colorfulness"] for t in evaluation.truths)
@@ -329,8 +327,7 @@ def write_histograms(evaluation: Evaluation, path: Path) -> Path | None:
                 label = f"{name} (mean {np.mean(values):.4g})" if values.size else name
                 axes.hist(values, bins=bins, alpha=0.45, label=label, color=colour, edgecolor=colour)
             axes.legend(fontsize=7)
-        better = f"{metric.better} is better" if metric.better in ("higher", "lower") else metric.better
-        title = f"{metric.label} ({better})" + (f"; {dropped} non-finite not shown" if dropped else "")
+        title = f"{metric.label} ({phrase(metric.better)})" + (f"; {dropped} non-finite not shown" if dropped else "")
         axes.set_title(title, fontsize=9)
         axes.set_ylabel("images", fontsize=8)
         axes.tick_params(labelsize=7)

@@ -35,6 +35,7 @@ import numpy as np
 from tinct.errors import TinctError
 from tinct.evaluate.scoring import Stats, TruthScores, gray_baseline, score_pair, set_metrics, summarize, truth_scores
 from tinct.io import ImageReadError, list_images, read_rgb
+from tinct.models.base import count_parameters
 
 if TYPE_CHECKING:
     from tinct.data.config import SourceSpec
@@ -87,6 +88,14 @@ class SystemResult:
         return float(np.mean(self.seconds)) if self.seconds else None
 
 
+def system_named(systems: Sequence, name: str):
+    """The one of ``systems`` (anything with a ``name``) called ``name``; KeyError if none is."""
+    for system in systems:
+        if system.name == name:
+            return system
+    raise KeyError(name)
+
+
 @dataclass
 class Evaluation:
     """Everything a report needs: per-image scores of every system on the same images."""
@@ -104,10 +113,7 @@ class Evaluation:
     created: str = field(default_factory=lambda: _dt.datetime.now().astimezone().isoformat(timespec="seconds"))
 
     def system(self, name: str) -> SystemResult:
-        for s in self.systems:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+        return system_named(self.systems, name)
 
     @property
     def baseline(self) -> SystemResult:
@@ -236,15 +242,8 @@ def check_held_out(data: Path, model, name: str, allow_train_data: bool, source:
 # ---------------------------------------------------------------------------------------------
 
 
-def parameter_count(model) -> int:
-    """Trainable size of a model: ``num_parameters()`` for torch, else the state-dict array sizes."""
-    import torch
-
-    if isinstance(model, torch.nn.Module):
-        if hasattr(model, "num_parameters"):
-            return int(model.num_parameters())
-        return int(sum(p.numel() for p in model.parameters()))
-    return int(sum(np.asarray(v).size for v in model.state_dict().values()))
+# The name tinct.evaluate exported before the count moved to tinct.models.base.
+parameter_count = count_parameters
 
 
 def _key_of(path: Path, root: Path) -> str:
@@ -366,19 +365,7 @@ def _run(
         evaluation.truths.append({"colorfulness": info.colorfulness, "mean_chroma": info.mean_chroma})
         panels: dict[str, np.ndarray] | None = {} if index < comparisons else None
         for system in systems:
-            output, seconds = system.produce(item, truth)
-            if output.shape != truth.shape:
-                source = item.pred or item.truth
-                out_size, truth_size = f"{output.shape[1]}x{output.shape[0]}", f"{truth.shape[1]}x{truth.shape[0]}"
-                raise EvaluationError(f"{source}: output {out_size} differs from truth {truth_size}")
-            row = score_pair(output, truth, info)
-            if optional.lpips is not None:
-                row["lpips"] = optional.lpips.distance(output, truth)
-            if optional.fid is not None:
-                optional.fid.add(system.result.name, output)
-            system.result.rows.append(row)
-            if seconds is not None:
-                system.result.seconds.append(seconds)
+            output = _score_system(system, item, truth, info, optional)
             if panels is not None:
                 panels[system.result.name] = output
         if optional.fid is not None:
@@ -387,6 +374,32 @@ def _run(
             order = [BASELINE_NAME] + [s.result.name for s in systems if s.result.name != BASELINE_NAME]
             labelled = [(name, panels[name]) for name in order] + [("truth", truth)]
             evaluation.thumbnails.append([(label, _thumbnail(rgb, thumbnail_size)) for label, rgb in labelled])
+    _score_sets(evaluation, systems, optional)
+    return evaluation
+
+
+def _score_system(system: _System, item: Item, truth: np.ndarray, info: TruthScores,
+                  optional: _OptionalMetrics) -> np.ndarray:
+    """Colorize (or read) one system's output for ``item``, score it against ``truth`` and add
+    the row and the time to the system's result; returns the output, uint8 ``(H, W, 3)``."""
+    output, seconds = system.produce(item, truth)
+    if output.shape != truth.shape:
+        source = item.pred or item.truth
+        out_size, truth_size = f"{output.shape[1]}x{output.shape[0]}", f"{truth.shape[1]}x{truth.shape[0]}"
+        raise EvaluationError(f"{source}: output {out_size} differs from truth {truth_size}")
+    row = score_pair(output, truth, info)
+    if optional.lpips is not None:
+        row["lpips"] = optional.lpips.distance(output, truth)
+    if optional.fid is not None:
+        optional.fid.add(system.result.name, output)
+    system.result.rows.append(row)
+    if seconds is not None:
+        system.result.seconds.append(seconds)
+    return output
+
+
+def _score_sets(evaluation: Evaluation, systems: list[_System], optional: _OptionalMetrics) -> None:
+    """The set-level metrics of every system (and FID, with a note when it is biased)."""
     for system in systems:
         system.result.set_scores = set_metrics(system.result.rows, evaluation.truths)
         if optional.fid is not None:
@@ -398,7 +411,6 @@ def _run(
                 f"FID from {len(evaluation.images)} images of {dims}-d features: the covariances are rank-deficient and "
                 "FID is biased upwards; compare FIDs only between systems scored on the same images"
             )
-    return evaluation
 
 
 def _baseline_system() -> _System:
@@ -424,7 +436,7 @@ def _model_system(model, name: str, held_out: str) -> _System:
         colorizer.colorize_photo(Photo(lightness=cielab_lightness(truth[:32, :32])))
 
     path = getattr(colorizer.model, "checkpoint_path", None)
-    result = SystemResult(name, "model", parameters=parameter_count(colorizer.model),
+    result = SystemResult(name, "model", parameters=count_parameters(colorizer.model),
                           source=str(path) if path else None, held_out=held_out)
     return _System(result, produce, warm_up)
 

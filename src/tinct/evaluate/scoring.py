@@ -14,6 +14,7 @@ import numpy as np
 from tinct import metrics
 from tinct.color import lab_to_rgb, to_uint8
 from tinct.metrics.chromatic import ab_errors_lab, ciede2000_map_lab, mean_chroma_lab
+from tinct.metrics.direction import HIGHER, LOWER, TOWARD_ONE, TOWARD_TRUTH
 
 __all__ = [
     "Metric",
@@ -37,48 +38,48 @@ class Metric:
 
     key: str
     label: str
-    better: str  # "higher", "lower", "closer to 1"
+    better: str  # a direction of tinct.metrics.direction: HIGHER, LOWER, TOWARD_ONE, TOWARD_TRUTH
     digits: int
     headline: bool  # printed in the terminal table and plotted
     definition: str
 
 
 _CHANNEL_FAMILIES = (
-    ("psnr", "PSNR (dB)", "higher"),
-    ("mse", "MSE", "lower"),
-    ("rmse", "RMSE", "lower"),
-    ("snr", "SNR (dB)", "higher"),
+    ("psnr", "PSNR (dB)", HIGHER),
+    ("mse", "MSE", LOWER),
+    ("rmse", "RMSE", LOWER),
+    ("snr", "SNR (dB)", HIGHER),
 )
 
 METRICS: tuple[Metric, ...] = (
-    Metric("psnr", "PSNR (dB)", "higher", 3, True,
+    Metric("psnr", "PSNR (dB)", HIGHER, 3, True,
            "10 log10(255^2 / MSE), MSE over all pixels and channels of the image"),
-    Metric("ssim", "SSIM", "higher", 4, True,
+    Metric("ssim", "SSIM", HIGHER, 4, True,
            "scikit-image structural_similarity, channel_axis=-1, data_range=255, 7x7 uniform window"),
-    Metric("ciede2000", "CIEDE2000", "lower", 3, True,
+    Metric("ciede2000", "CIEDE2000", LOWER, 3, True,
            "mean over pixels of deltaE_ciede2000(rgb2lab(output), rgb2lab(truth))"),
-    Metric("ab_auc", "ab AuC", "higher", 4, True,
+    Metric("ab_auc", "ab AuC", HIGHER, 4, True,
            "area under the fraction of pixels with ab error <= t, t = 0..150, divided by 150"),
-    Metric("colorfulness", "colourfulness", "closer to truth", 3, True,
+    Metric("colorfulness", "colourfulness", TOWARD_TRUTH, 3, True,
            "Hasler & Suesstrunk 2003: sigma_rgyb + 0.3 mu_rgyb of the output"),
-    Metric("mean_chroma", "mean chroma", "closer to truth", 3, False, "mean CIELAB chroma sqrt(a^2 + b^2) of the output"),
-    Metric("mse", "MSE", "lower", 3, True, "mean of (truth - output)^2 over all pixels and channels (8-bit units)"),
-    Metric("rmse", "RMSE", "lower", 3, True, "sqrt(MSE)"),
-    Metric("snr", "SNR (dB)", "higher", 3, True, "10 log10(sum truth^2 / sum (truth - output)^2)"),
+    Metric("mean_chroma", "mean chroma", TOWARD_TRUTH, 3, False, "mean CIELAB chroma sqrt(a^2 + b^2) of the output"),
+    Metric("mse", "MSE", LOWER, 3, True, "mean of (truth - output)^2 over all pixels and channels (8-bit units)"),
+    Metric("rmse", "RMSE", LOWER, 3, True, "sqrt(MSE)"),
+    Metric("snr", "SNR (dB)", HIGHER, 3, True, "10 log10(sum truth^2 / sum (truth - output)^2)"),
     *(
         Metric(f"{name}_{c}", f"{label} {c.upper()}", better, 3, False,
                f"{label.split(' ')[0]} of the {c.upper()} channel alone")
         for name, label, better in _CHANNEL_FAMILIES
         for c in metrics.CHANNELS
     ),
-    Metric("lpips", "LPIPS", "lower", 4, True, "learned perceptual distance (only with --lpips-weights)"),
+    Metric("lpips", "LPIPS", LOWER, 4, True, "learned perceptual distance (only with --lpips-weights)"),
 )
 SET_METRICS: tuple[Metric, ...] = (
-    Metric("delta_colorfulness", "delta colourfulness", "lower", 3, True,
+    Metric("delta_colorfulness", "delta colourfulness", LOWER, 3, True,
            "|mean colourfulness of outputs - mean colourfulness of truths|"),
-    Metric("chroma_ratio", "chroma ratio", "closer to 1", 4, True,
+    Metric("chroma_ratio", "chroma ratio", TOWARD_ONE, 4, True,
            "mean output chroma / mean truth chroma (means of per-image means)"),
-    Metric("fid", "FID", "lower", 3, True,
+    Metric("fid", "FID", LOWER, 3, True,
            "Frechet distance of Inception features, outputs vs truths (only with --fid-weights)"),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS + SET_METRICS}

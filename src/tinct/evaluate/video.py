@@ -36,7 +36,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from tinct.evaluate.runner import BASELINE_NAME, EvaluationError
+from tinct.evaluate.runner import BASELINE_NAME, EvaluationError, system_named
+from tinct.metrics.direction import HIGHER, LOWER, TOWARD_TRUTH, short_label
 
 __all__ = [
     "VIDEO_METRICS",
@@ -66,15 +67,15 @@ class VideoMetric:
 
 
 VIDEO_METRICS: tuple[VideoMetric, ...] = (
-    VideoMetric("psnr", "PSNR (dB)", "higher", 3, True, "per frame 10 log10(255^2 / MSE) against the truth frame"),
-    VideoMetric("ciede2000", "CIEDE2000", "lower", 3, True, "per frame mean CIEDE2000 against the truth frame"),
-    VideoMetric("colorfulness", "colourfulness", "~truth", 3, True, "per frame Hasler & Suesstrunk colourfulness"),
-    VideoMetric("mean_chroma", "mean chroma", "~truth", 3, True, "per frame mean CIELAB chroma sqrt(a^2 + b^2)"),
-    VideoMetric("cdc", "CDC", "lower", 5, False,
+    VideoMetric("psnr", "PSNR (dB)", HIGHER, 3, True, "per frame 10 log10(255^2 / MSE) against the truth frame"),
+    VideoMetric("ciede2000", "CIEDE2000", LOWER, 3, True, "per frame mean CIEDE2000 against the truth frame"),
+    VideoMetric("colorfulness", "colourfulness", TOWARD_TRUTH, 3, True, "per frame Hasler & Suesstrunk colourfulness"),
+    VideoMetric("mean_chroma", "mean chroma", TOWARD_TRUTH, 3, True, "per frame mean CIELAB chroma sqrt(a^2 + b^2)"),
+    VideoMetric("cdc", "CDC", LOWER, 5, False,
                 "colour distribution consistency: JS divergence of RGB histograms, frames 1, 2, 4 apart"),
-    VideoMetric("cdc_added", "CDC added", "lower", 5, False,
+    VideoMetric("cdc_added", "CDC added", LOWER, 5, False,
                 "CDC of the clip minus the CDC of its gray input (the truth's lightness, no colour)"),
-    VideoMetric("warp_error", "ab warp error", "lower", 3, False,
+    VideoMetric("warp_error", "ab warp error", LOWER, 3, False,
                 "mean ab distance (Lab units) to the previous frame warped along the truth's flow, occlusions masked"),
 )  # fmt: skip
 _METRIC_BY_KEY = {m.key: m for m in VIDEO_METRICS}
@@ -120,10 +121,7 @@ class VideoEvaluation:
     created: str = field(default_factory=lambda: _dt.datetime.now().astimezone().isoformat(timespec="seconds"))
 
     def system(self, name: str) -> VideoSystem:
-        for s in self.systems:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+        return system_named(self.systems, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,19 +299,9 @@ def evaluate_video_model(
     bar = _progress(_frame_total(paths, max_frames), progress, "evaluating clips")
     with bar:
         for path in paths:
-            clip = _key(path, data)
-            truths, inputs = itertools.tee(read_frames(path, max_frames))
-            timed = _Timed(video.frames(_counted(inputs, bar), per_frame=True))
-            outputs = ({temporal_name: done.rgb, per_frame_name: done.per_frame} for done in timed)
-            scores, count = _score_clip(clip, truths, outputs, [temporal_name, per_frame_name])
-            evaluation.clips.append(clip)
-            for system_name, score in scores.items():
-                if system_name == temporal_name:
-                    score.cuts = timed.cuts
-                systems[system_name].clips.append(score)
-            for system_name in (temporal_name, per_frame_name):
-                systems[system_name].seconds += timed.seconds
-                systems[system_name].frames += count
+            evaluation.clips.append(_key(path, data))
+            frames = read_frames(path, max_frames)
+            _score_both_ways(video, evaluation.clips[-1], frames, bar, systems, temporal_name, per_frame_name)
     evaluation.notes.append(held_out)
     evaluation.notes.append(
         f"{temporal_name} and {per_frame_name} come from the same network run per frame; their time is the "
@@ -321,6 +309,24 @@ def evaluate_video_model(
     )
     evaluation.notes.append(f"engine: {video.colorizer.engine}; threads: {video.colorizer.threads}")
     return evaluation
+
+
+def _score_both_ways(video, clip: str, frames: Iterator[np.ndarray], bar, systems: dict[str, VideoSystem],
+                     temporal_name: str, per_frame_name: str) -> None:
+    """Colorize one clip's truth ``frames`` (their lightness) with the temporal filter and per
+    frame in one network run, score both beside the baseline and the truth, and add the
+    scores, the time and the frame count to ``systems``."""
+    truths, inputs = itertools.tee(frames)
+    timed = _Timed(video.frames(_counted(inputs, bar), per_frame=True))
+    outputs = ({temporal_name: done.rgb, per_frame_name: done.per_frame} for done in timed)
+    scores, count = _score_clip(clip, truths, outputs, [temporal_name, per_frame_name])
+    for system_name, score in scores.items():
+        if system_name == temporal_name:
+            score.cuts = timed.cuts
+        systems[system_name].clips.append(score)
+    for system_name in (temporal_name, per_frame_name):
+        systems[system_name].seconds += timed.seconds
+        systems[system_name].frames += count
 
 
 def _check_photos_held_out(data: Path, model, name: str, allow_train_data: bool) -> str:
@@ -470,7 +476,8 @@ def format_video_table(evaluation: VideoEvaluation) -> str:
     width = max(14, *(len(s.name) for s in evaluation.systems))
     columns = [m for m in VIDEO_METRICS]
     header = f"{'system':<{width}} " + " ".join(f"{m.label:>13}" for m in columns) + f" {'frames/s':>9}"
-    better = f"{'(better)':<{width}} " + " ".join(f"{m.better:>13}" for m in columns) + f" {'higher':>9}"
+    directions = " ".join(f"{short_label(m.better):>13}" for m in columns)
+    better = f"{'(better)':<{width}} {directions} {short_label(HIGHER):>9}"
     lines = [title, "", header, better, "-" * len(header)]
     for system in evaluation.systems:
         cells = []
@@ -503,7 +510,7 @@ def summary_of(evaluation: VideoEvaluation) -> dict:
         "data": str(evaluation.data),
         "created": evaluation.created,
         "clips": evaluation.clips,
-        "metrics": {m.key: {"label": m.label, "better": m.better, "definition": m.definition} for m in VIDEO_METRICS},
+        "metrics": {m.key: {"label": m.label, "better": short_label(m.better), "definition": m.definition} for m in VIDEO_METRICS},
         "systems": [
             {
                 "name": s.name,

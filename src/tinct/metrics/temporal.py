@@ -14,7 +14,7 @@ the value at the end), so a clip of any length is scored in flat memory.
   even a gray clip; colour cannot remove that part, so only the difference is colour's.
 * **Warp error** of ab (after Lai et al. 2018, "Learning blind video temporal consistency",
   on ab rather than RGB): optical flow between consecutive *truth* frames (DIS on their
-  CIELAB lightness, :mod:`tinct.video.flow`) warps the previous output frame's ab onto the
+  CIELAB lightness, :mod:`tinct.metrics.flow`) warps the previous output frame's ab onto the
   current one; the error is the mean Euclidean ab distance (Lab units) over pixels whose flow
   is trusted (in view, forward-backward consistent and photometrically consistent, which
   masks occlusions); the clip's value is the mean over frame pairs. Pairs where most pixels
@@ -36,6 +36,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from tinct.metrics.chromatic import _check_rgb as check_rgb
+from tinct.metrics.flow import FlowChecks, FlowEstimator, photometric_match, trusted_mask, warp
 
 __all__ = [
     "CDC_GAPS",
@@ -137,8 +138,6 @@ class WarpReference:
     """
 
     def __init__(self, preset: str = "medium", cut_matched_fraction: float = 0.7):
-        from tinct.video.flow import FlowChecks, FlowEstimator
-
         self._flow = FlowEstimator(preset)
         self.checks = FlowChecks()
         self.cut_matched_fraction = cut_matched_fraction
@@ -148,7 +147,6 @@ class WarpReference:
 
     def add(self, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         from tinct.color import cielab_lightness
-        from tinct.video.flow import photometric_match, trusted_mask
 
         lightness = cielab_lightness(_check_rgb(truth)).astype(np.float32)
         previous, self._previous = self._previous, lightness
@@ -179,8 +177,6 @@ class WarpErrorAccumulator:
         self.pairs = 0
 
     def add(self, ab: np.ndarray, reference: tuple[np.ndarray, np.ndarray] | None) -> None:
-        from tinct.video.flow import warp
-
         previous, self._previous = self._previous, np.asarray(ab, np.float32)
         if previous is None or reference is None:
             return

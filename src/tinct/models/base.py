@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,7 +58,20 @@ class ColorModel(nn.Module):
         return [{"params": list(self.parameters()), "lr": lr}]
 
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        """How many weights the model has (see :func:`count_parameters`)."""
+        return count_parameters(self)
+
+
+def count_parameters(model: Any) -> int:
+    """How many weights a model has: the elements of every parameter of a torch module, or of
+    every array in a NumPy model's ``state_dict()`` (frozen parameters count too).
+
+    >>> count_parameters(nn.Linear(3, 2))  # 3 x 2 weights + 2 biases
+    8
+    """
+    if isinstance(model, nn.Module):
+        return int(sum(p.numel() for p in model.parameters()))
+    return int(sum(np.asarray(v).size for v in model.state_dict().values()))
 
 
 def check_lightness_batch(l: torch.Tensor) -> None:

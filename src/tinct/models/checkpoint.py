@@ -20,16 +20,15 @@ not fit the stored tensors) raises ``ValueError`` with one line that names the f
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinct.io import sha256_file  # re-exported: callers check weights with it
 from tinct.models.registry import UnknownModelError, build_config, list_models, model_class
 
 if TYPE_CHECKING:
@@ -54,21 +53,6 @@ FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "tinct-v2"
 SUMS_NAME = "SHA256SUMS"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (remembered per path, size and modification time)."""
-    stat = os.stat(path)
-    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 STORAGE_DTYPES = ("float32", "float16")

@@ -7,7 +7,8 @@
   resolution, occlusion masks, scene cuts (:mod:`tinct.video.temporal`);
 * :mod:`tinct.video.io`: reading and writing clips with PyAV (audio kept);
 * :mod:`tinct.video.clips`: test clips with real motion made from photos, with colour truth;
-* :mod:`tinct.video.flow`: optical flow, warping and trust masks.
+* optical flow, warping and trust masks are in :mod:`tinct.metrics.flow`, which the temporal
+  metrics share.
 
 The metrics are in :mod:`tinct.metrics.temporal`, the evaluation in :mod:`tinct.evaluate.video`;
 ``docs/video.md`` describes it all.

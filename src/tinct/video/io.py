@@ -548,38 +548,50 @@ def recolor_video(
             timestamps: list[int] = []  # of frames read but not yet written (a batch at most)
             reader = _Reader(container, stream, source, timeline, prepare or _rgb_of)
             reader.start()
-
-            def frames() -> Iterator:
-                while True:
-                    item = reader.items.get()
-                    if item[0] == "audio":
-                        writer.audio_packet(item[1])  # muxed here: one thread writes the output
-                    elif item[0] == "video":
-                        timestamps.append(item[1])
-                        yield item[2]
-                    elif item[0] == "error":
-                        raise item[1]
-                    else:
-                        return
-
-            written = 0
-            for rgb in transform(frames()):
-                if not timestamps:
-                    raise ValueError(f"{source}: the transform returned more frames than it was given")
-                if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
-                    raise ValueError(f"{source}: a transformed frame is {rgb.dtype} {rgb.shape}, expected uint8 ({height}, {width}, 3)")
-                writer.write(rgb, timestamps.pop(0))
-                written += 1
-                if on_frame is not None:
-                    on_frame()
-            if timestamps:
-                raise ValueError(f"{source}: the transform returned {written} frames of {written + len(timestamps)}")
+            outputs = transform(_frames_for_transform(reader, writer, timestamps))
+            written = _write_frames(source, outputs, writer, timestamps, (height, width, 3), on_frame)
             writer.close()
         return RecolorResult(written)
     finally:
         if reader is not None:
             reader.stop()
         container.close()
+
+
+def _frames_for_transform(reader: _Reader, writer: _Writer, timestamps: list[int]) -> Iterator:
+    """What ``reader`` decodes, prepared, for the transform; each frame's timestamp goes onto
+    ``timestamps`` and the audio read meanwhile into ``writer`` (one thread writes the output)."""
+    while True:
+        item = reader.items.get()
+        if item[0] == "audio":
+            writer.audio_packet(item[1])
+        elif item[0] == "video":
+            timestamps.append(item[1])
+            yield item[2]
+        elif item[0] == "error":
+            raise item[1]
+        else:
+            return
+
+
+def _write_frames(source: Path, outputs: Iterator[np.ndarray], writer: _Writer, timestamps: list[int],
+                  shape: tuple[int, int, int], on_frame: Callable[[], None] | None) -> int:
+    """Write each uint8 RGB frame of ``outputs`` (``shape``) at the oldest pending timestamp;
+    returns how many. ValueError if the transform returned too many or too few frames, or one
+    of another size."""
+    written = 0
+    for rgb in outputs:
+        if not timestamps:
+            raise ValueError(f"{source}: the transform returned more frames than it was given")
+        if rgb.shape != shape or rgb.dtype != np.uint8:
+            raise ValueError(f"{source}: a transformed frame is {rgb.dtype} {rgb.shape}, expected uint8 {shape}")
+        writer.write(rgb, timestamps.pop(0))
+        written += 1
+        if on_frame is not None:
+            on_frame()
+    if timestamps:
+        raise ValueError(f"{source}: the transform returned {written} frames of {written + len(timestamps)}")
+    return written
 
 
 # Lightness of a decoded frame. A gray clip (every chroma sample neutral, as a scan of old film

@@ -5,7 +5,7 @@ noise, blur or a slightly different framing moves its guess. :class:`TemporalFil
 running colour along the motion, at the network's working resolution (the content box of
 its input square, e.g. 192 x 108 for a 16:9 clip), one frame at a time:
 
-1. DIS optical flow (:mod:`tinct.video.flow`) of the new frame towards the previous one, and
+1. DIS optical flow (:mod:`tinct.metrics.flow`) of the new frame towards the previous one, and
    back, on the lightness the network saw;
 2. a trust mask: in view, forward-backward consistent (waived in flat areas, where flow is
    ambiguous but any nearby pixel shows the same), photometrically consistent (occluded and
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinct.video.flow import FlowChecks, FlowEstimator, trusted_mask, warp
+from tinct.metrics.flow import FlowChecks, FlowEstimator, trusted_mask, warp
 
 __all__ = ["TemporalConfig", "TemporalFilter", "FrameNote", "lightness_histogram", "histogram_distance"]
 

@@ -16,7 +16,7 @@ A pixel's flow is trusted (:func:`trusted_mask`) where three checks pass:
   an occlusion).
 
 >>> import numpy as np
->>> from tinct.video.flow import FlowEstimator, warp
+>>> from tinct.metrics.flow import FlowEstimator, warp
 >>> y, x = np.mgrid[0:48, 0:68].astype(np.float32)
 >>> scene = 50 + 20 * np.sin(x / 3) * np.cos(y / 4)
 >>> a, b = scene[:, 2:66], scene[:, :64]  # in b, the picture moved 2 px right
