@@ -1,5 +1,5 @@
 # Two entry points, each doing its own set-up on a fresh machine:
-#   make demo   colorize the example photos with the shipped model -> outputs/examples/
+#   make demo   colorize the example photos (package data) with the shipped model -> outputs/examples/
 #   make test   run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tinct colorize src/tinct/examples -o outputs/examples --overwrite
+	$(VENV)/bin/tinct colorize --examples -o outputs/examples --overwrite
 	@echo "Colour photos are in outputs/examples/"
 
 test: $(STAMP)

@@ -188,10 +188,11 @@ def test_an_animated_gif_is_colorized_frame_by_frame(tmp_path, tiny_checkpoint):
 
 
 def test_max_megapixels_is_documented_and_used(scans, tiny_checkpoint, capsys):
+    from tinct.batch import ColorizeOptions
     from tinct.cli.colorize import DEFAULT_MAX_MEGAPIXELS
     from tinct.io import DEFAULT_MAX_MEGAPIXELS as LIBRARY_DEFAULT
 
-    assert DEFAULT_MAX_MEGAPIXELS == LIBRARY_DEFAULT
+    assert DEFAULT_MAX_MEGAPIXELS == LIBRARY_DEFAULT == ColorizeOptions().max_megapixels
     with pytest.raises(SystemExit):
         main(["colorize", "--help"])
     assert "--max-megapixels" in capsys.readouterr().out
@@ -199,3 +200,36 @@ def test_max_megapixels_is_documented_and_used(scans, tiny_checkpoint, capsys):
     assert main(["colorize", str(source), "-m", str(tiny_checkpoint), "--max-megapixels", "0.001"]) == 1
     assert "is over the limit of 0.001 megapixels (--max-megapixels)" in capsys.readouterr().err
     assert main(["colorize", str(source), "-m", str(tiny_checkpoint), "--max-megapixels", "0.002"]) == 0
+
+
+def test_examples_flag_colorizes_the_shipped_photos(tmp_path, tiny_checkpoint, capsys):
+    import tinct
+
+    out = tmp_path / "examples"
+    assert main(["colorize", "--examples", "-o", str(out), "-m", str(tiny_checkpoint), "-q"]) == 0
+    shipped = sorted(p.name for p in tinct.examples_dir().iterdir() if p.suffix in (".jpg", ".png"))
+    assert len(shipped) == 5 and sorted(p.name for p in out.iterdir()) == shipped
+    assert "CREDITS.md: not an image" in capsys.readouterr().err
+
+
+def test_the_library_returns_a_summary_and_prints_nothing(scans, tmp_path, tiny_checkpoint, capsys):
+    import tinct
+    from tinct.batch import BatchError, InputNotFoundError, expand_inputs, plan_jobs
+
+    summary = tinct.colorize_folder(scans, tmp_path / "out", tiny_checkpoint)
+    assert (summary.done, summary.failed, summary.existing) == (4, 1, 0)
+    assert len(summary.failures) == 1 and "broken.png" in summary.failures[0]
+    assert summary.model_name == "tiny" and len(summary.jobs) == 5
+    assert capsys.readouterr().out == "" and capsys.readouterr().err == ""
+    heard = []
+    again = tinct.colorize_folder([scans], tmp_path / "out", tiny_checkpoint, on_failure=heard.append)
+    assert (again.done, again.failed, again.existing, again.model_name) == (0, 1, 4, None)
+    assert heard == again.failures
+    # Planning alone: an input is never an output, two inputs never share one.
+    found, _ = expand_inputs([str(scans / "a.png")])
+    plan = plan_jobs(found, str(scans / "a.png"))
+    assert plan.jobs == [] and plan.refused == [f"{scans / 'a.png'}: output would overwrite the input; refused"]
+    with pytest.raises(BatchError, match="names one file but 5 inputs"):
+        plan_jobs(expand_inputs([str(scans)])[0], str(tmp_path / "one.png"))
+    with pytest.raises(InputNotFoundError, match="no such file or folder"):
+        tinct.colorize_folder(tmp_path / "nowhere", tmp_path / "out")

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from tinct.color import lab_to_rgb_uint8, prepare_gamut_tables
 from tinct.engine import open_model, torch_predict_ab
+from tinct.errors import ModelError, ModelNotFoundError, TinctError
 from tinct.io import Photo, photo_from_array, read_photo
 
-__all__ = ["Colorizer", "colorize", "resize_and_pad", "upsample_bilinear", "default_threads"]
+__all__ = ["Colorizer", "colorize", "open_model_for_inference", "model_errors", "resize_and_pad", "upsample_bilinear", "default_threads"]
 
 STRIP_PIXELS = 1 << 16  # pixels per composed strip: its temporaries stay in the CPU cache
 
@@ -114,6 +116,34 @@ def resize_and_pad(lightness: np.ndarray, size: int) -> tuple[np.ndarray, _Place
     return np.ascontiguousarray(padded, dtype=np.float32), _Placement(new_h, new_w)
 
 
+@contextmanager
+def model_errors() -> Iterator[None]:
+    """Inside, opening a model fails only with a :class:`~tinct.errors.TinctError`.
+
+    The checkpoint and export readers raise ``FileNotFoundError`` (a path that does not
+    exist), ``ValueError`` (a damaged or foreign file, an export that does not match its
+    weights, an engine that cannot run the model) and ``TypeError`` (a stored config the
+    family does not accept); all of them are the user's to fix, so they leave as
+    :class:`~tinct.errors.ModelNotFoundError` / :class:`~tinct.errors.ModelError` with the
+    same one-line message. An unknown name already is a TinctError (``UnknownModelError``).
+    """
+    try:
+        yield
+    except TinctError:
+        raise
+    except FileNotFoundError as exc:
+        raise ModelNotFoundError(str(exc)) from exc
+    except (ValueError, TypeError) as exc:
+        raise ModelError(str(exc)) from exc
+
+
+def open_model_for_inference(model="default", engine: str = "auto", threads: int = 1) -> tuple:
+    """:func:`tinct.engine.open_model` (the model and the engine that runs it), failing only
+    with a :class:`~tinct.errors.TinctError` (:func:`model_errors`)."""
+    with model_errors():
+        return open_model(model, engine, threads)
+
+
 def _as_photo(image) -> Photo:
     if isinstance(image, Photo):
         return image
@@ -133,6 +163,9 @@ class Colorizer:
         engine: ``"auto"`` (ONNX Runtime when the model has a current export, else torch),
             ``"onnx"`` or ``"torch"``; see :func:`tinct.engine.open_model`.
 
+    Raises :class:`~tinct.errors.ModelError` (a ``ValueError``; ``ModelNotFoundError`` is a
+    ``FileNotFoundError`` too) or ``UnknownModelError`` when the model cannot be opened.
+
     Attributes:
         model: the torch/NumPy model (engine ``"torch"``) or :class:`tinct.engine.OnnxModel`.
         engine: ``"onnx"`` or ``"torch"``, the engine in use.
@@ -142,7 +175,7 @@ class Colorizer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.threads = threads or default_threads()
-        self.model, self.engine = open_model(model, engine, self.threads)
+        self.model, self.engine = open_model_for_inference(model, engine, self.threads)
         if self.engine == "torch" and hasattr(self.model, "eval"):
             self.model.eval()
         self.batch_size = batch_size

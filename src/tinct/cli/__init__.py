@@ -15,12 +15,16 @@ import sys
 import warnings
 
 from tinct import __version__
+from tinct.errors import TinctError, one_line
+
+USAGE_ERROR = 2  # the exit status of a TinctError: the command could not do what was asked
 
 # Name -> one-line help shown by `tinct --help` (each module's add_parser gives the same).
 SUBCOMMANDS = {
     "colorize": "colorize photos, folders or globs",
     "models": "list model families and shipped weights",
     "export": "export a model to ONNX for the fast inference engine",
+    "data": "list and download datasets, build the tile cache, print a data manifest",
     "train": "train a model on your photos (resumable, torchrun-ready)",
     "evaluate": "score a model or a folder of outputs on held-out truths (with the gray baseline)",
     "compare": "leaderboard of several models (and the gray baseline) on the same held-out images",
@@ -76,11 +80,22 @@ _default_showwarning = warnings.showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``tinct`` command; returns its exit status.
+
+    This is the one place where errors become exit statuses: a
+    :class:`~tinct.errors.TinctError` from any command (an unknown model, a missing input, a
+    bad setting) is printed as ``tinct <command>: <message>`` on one line and gives status 2;
+    Ctrl-C gives 130. Any other exception is a bug and keeps its traceback. Commands return
+    1 themselves when some items failed (one photo of a folder) and the others were done.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     warnings.showwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
+    except TinctError as exc:
+        print(f"tinct {args.command}: {one_line(exc)}", file=sys.stderr)
+        return USAGE_ERROR
     except KeyboardInterrupt:
         print("tinct: interrupted", file=sys.stderr)
         return 130

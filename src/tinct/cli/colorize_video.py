@@ -45,7 +45,7 @@ def is_video(path: str | os.PathLike) -> bool:
 
 @dataclass
 class Split:
-    """The command line's inputs divided: clips (as :class:`~tinct.cli.colorize.Found`), the
+    """The command line's inputs divided: clips (as :class:`~tinct.batch.Found`), the
     inputs the photo path still gets, and the clips' paths (so its walk does not list them)."""
 
     clips: list = field(default_factory=list)
@@ -82,7 +82,7 @@ def _walk_clips(folder: Path, excluded: set[str]) -> tuple[list[Path], bool]:
 def split_inputs(inputs: list[str], output: str | None) -> Split:
     """Divide the inputs: clips go to :func:`run`, the rest stays with the photo path. A folder
     with both goes to both (each takes its own files)."""
-    from tinct.cli.colorize import Found
+    from tinct.batch import Found
 
     split = Split()
     output_folder = os.path.realpath(output) if output and not is_video(output) else None
@@ -130,30 +130,29 @@ def _say(line: str) -> None:
 
 
 def _plan(split: Split, args):
-    """The clips' jobs (targets as the photo path would name them), or a ValueError."""
-    from tinct.cli.colorize import Job, Plan, _check_distinct_targets, _refuse_inputs_as_outputs, _target, _without_own_outputs
+    """The clips' jobs (targets as the photo path would name them); a BatchError when the
+    output cannot hold them."""
+    from tinct.batch import BatchError, Job, checked_plan, job_target
 
     found = split.clips
     if args.output is not None and is_video(args.output) and not Path(args.output).is_dir():
         if len(found) != 1 or split.photo_inputs:
-            raise ValueError(f"-o {args.output} names one clip but {len(found) + len(split.photo_inputs)} inputs were given; pass a folder")
+            raise BatchError(f"-o {args.output} names one clip but {len(found) + len(split.photo_inputs)} inputs were given; pass a folder")
         jobs = [Job(found[0].path, Path(args.output))]
     else:
         if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
-            raise ValueError(f"-o {args.output}: is a file, not a folder (name a folder, or a video file for one clip)")
-        jobs = [Job(item.path, _target(item, args.output, args.suffix)) for item in found]
+            raise BatchError(f"-o {args.output}: is a file, not a folder (name a folder, or a video file for one clip)")
+        jobs = [Job(item.path, job_target(item, args.output, args.suffix)) for item in found]
     for job in jobs:
         if not is_video(job.target):
-            raise ValueError(f"{job.source}: output {job.target} is not a video file name (use {', '.join(VIDEO_SUFFIXES)})")
-    jobs, skipped = _without_own_outputs(jobs, found)
-    _check_distinct_targets(jobs)
-    jobs, refused = _refuse_inputs_as_outputs(jobs)
-    return Plan(jobs, skipped, refused)
+            raise BatchError(f"{job.source}: output {job.target} is not a video file name (use {', '.join(VIDEO_SUFFIXES)})")
+    return checked_plan(jobs, found)
 
 
 def _readable(jobs: list, max_megapixels: float) -> tuple[list, list[str], dict]:
     """The jobs whose clip can be read and whose frames are within the pixel limit, the lines
     for the others, and each readable clip's header facts."""
+    from tinct.batch import reason
     from tinct.video.io import VideoReadError, probe_video
 
     kept, failed, infos = [], [], {}
@@ -164,7 +163,7 @@ def _readable(jobs: list, max_megapixels: float) -> tuple[list, list[str], dict]
             failed.append(f"skipped {exc}")
             continue
         except Exception as exc:  # one clip's failure, whatever it is, stops no other
-            failed.append(f"skipped {job.source}: cannot read ({_reason(exc)})")
+            failed.append(f"skipped {job.source}: cannot read ({reason(exc)})")
             continue
         if info.width * info.height > max_megapixels * 1e6:
             failed.append(f"skipped {job.source}: {info.width} x {info.height} frames are over the limit of "
@@ -175,88 +174,106 @@ def _readable(jobs: list, max_megapixels: float) -> tuple[list, list[str], dict]
     return kept, failed, infos
 
 
-def _reason(exc: BaseException) -> str:
-    from tinct.cli.colorize import _reason as reason
+@dataclass
+class _ClipTally:
+    """Counts of the clips: written, failed, kept (output exists); frames and scene cuts."""
 
-    return reason(exc)
+    done: int = 0
+    failed: int = 0
+    existing: int = 0
+    frames: int = 0
+    cuts: int = 0
+
+    def add(self, done: int = 0, failed: int = 0) -> None:
+        self.done += done
+        self.failed += failed
 
 
-def run(args, split: Split) -> int:
-    """Colorize the clips of ``split``; returns 0, 1 (some failed) or 2 (a usage error)."""
-    from tinct.cli.colorize import Tally, _error, _remove_leftovers
+def _pending(plan, args, tally: _ClipTally) -> tuple[list, dict]:
+    """The jobs to colorize (output free or --overwrite, folder writable, clip readable) and
+    each one's header facts; every other job named in one line and counted."""
+    from tinct.batch import remove_leftovers, writable_jobs
 
-    if not 0 <= args.temporal_strength < 1:
-        return _error(f"--temporal-strength must be in [0, 1), got {args.temporal_strength:g}")
-    for line in split.skipped:
-        _say(f"skipped {line}")
-    try:
-        plan = _plan(split, args)
-    except ValueError as exc:
-        return _error(str(exc))
-    for line in plan.skipped:
-        _say(f"skipped {line}")
-    for line in plan.refused:
-        _say(line)
-    _remove_leftovers(plan.jobs, args.quiet)
-    tally = Tally(failed=len(plan.refused))
+    for partial in remove_leftovers(plan.jobs):
+        if not args.quiet:
+            _say(f"removed {partial} (left by an interrupted run)")
     pending = [job for job in plan.jobs if args.overwrite or not job.target.exists()]
     tally.existing = len(plan.jobs) - len(pending)
-    pending = _writable(pending, tally)
+    pending = writable_jobs(pending, tally, _say, "clip")
     pending, unreadable, infos = _readable(pending, args.max_megapixels)
     for line in unreadable:
         _say(line)
     tally.failed += len(unreadable)
+    return pending, infos
 
-    model_name, frames, cuts = None, 0, 0
+
+def _colorize_clips(video, pending: list, infos: dict, args, tally: _ClipTally) -> None:
+    """Colorize each clip with a progress bar of its frames; one clip's failure stops no other."""
+    from tqdm import tqdm
+
+    from tinct.batch import reason
+
+    for job in pending:
+        total = infos[job.source].frames or None
+        label = job.source.name if len(job.source.name) <= 30 else job.source.name[:27] + "..."
+        with tqdm(total=total, unit="frame", desc=label, disable=True if args.quiet else None, file=sys.stderr,
+                  dynamic_ncols=True) as bar:  # fmt: skip
+            try:
+                result = video.colorize_file(job.source, job.target, overwrite=args.overwrite, on_frame=lambda: bar.update(1))
+            except Exception as exc:  # one clip's failure, whatever it is, stops no other
+                _say(f"{job.source}: cannot colorize ({reason(exc)}); nothing written to {job.target}")
+                tally.failed += 1
+                continue
+        tally.done += 1
+        tally.frames += result.frames
+        tally.cuts += len(result.cuts)
+
+
+def _summary(tally: _ClipTally, elapsed: float, model_name: str | None, temporal: str) -> str:
+    parts = [f"colorized {tally.done} clip{'s' if tally.done != 1 else ''} ({tally.frames} frames) in {elapsed:.1f} s"]
+    if model_name:
+        parts[0] += f" with {model_name}, temporal {temporal}"
+        if tally.frames and elapsed > 0:
+            parts[0] += f", {tally.frames / elapsed:.1f} frames/s"
+        if temporal == "on":
+            parts[0] += f", {tally.cuts} scene cut{'s' if tally.cuts != 1 else ''} found"
+    if tally.existing:
+        parts.append(f"{tally.existing} skipped (output exists; --overwrite to replace)")
+    if tally.failed:
+        parts.append(f"{tally.failed} failed")
+    return "; ".join(parts)
+
+
+def run(args, split: Split) -> int:
+    """Colorize the clips of ``split``; returns 0 or 1 (some failed). A bad option or an
+    output that cannot hold the clips raises a :class:`~tinct.errors.TinctError`."""
+    from tinct.errors import TinctError
+
+    if not 0 <= args.temporal_strength < 1:
+        raise TinctError(f"--temporal-strength must be in [0, 1), got {args.temporal_strength:g}")
+    for line in split.skipped:
+        _say(f"skipped {line}")
+    plan = _plan(split, args)
+    for line in plan.skipped:
+        _say(f"skipped {line}")
+    for line in plan.refused:
+        _say(line)
+    tally = _ClipTally(failed=len(plan.refused))
+    pending, infos = _pending(plan, args, tally)
+
+    model_name = None
     start = time.perf_counter()
     if pending:
-        from tqdm import tqdm
-
         from tinct.video import TemporalConfig, VideoColorizer
 
         temporal = TemporalConfig(strength=args.temporal_strength) if args.temporal == "on" else None
-        try:
-            video = VideoColorizer(args.model, temporal, batch_size=args.batch_size, threads=args.threads, engine=args.engine)
-        except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
-            return _error(str(exc).strip("'\""))
+        video = VideoColorizer(args.model, temporal, batch_size=args.batch_size, threads=args.threads, engine=args.engine)
         model_name = video.colorizer.name
         start = time.perf_counter()
-        for job in pending:
-            total = infos[job.source].frames or None
-            label = job.source.name if len(job.source.name) <= 30 else job.source.name[:27] + "..."
-            with tqdm(total=total, unit="frame", desc=label, disable=True if args.quiet else None, file=sys.stderr,
-                      dynamic_ncols=True) as bar:  # fmt: skip
-                try:
-                    result = video.colorize_file(job.source, job.target, overwrite=args.overwrite, on_frame=lambda: bar.update(1))
-                except Exception as exc:  # one clip's failure, whatever it is, stops no other
-                    _say(f"{job.source}: cannot colorize ({_reason(exc)}); nothing written to {job.target}")
-                    tally.failed += 1
-                    continue
-            tally.done += 1
-            frames += result.frames
-            cuts += len(result.cuts)
+        _colorize_clips(video, pending, infos, args, tally)
 
     if not args.quiet:
-        elapsed = time.perf_counter() - start
-        parts = [f"colorized {tally.done} clip{'s' if tally.done != 1 else ''} ({frames} frames) in {elapsed:.1f} s"]
-        if model_name:
-            parts[0] += f" with {model_name}, temporal {args.temporal}"
-            if frames and elapsed > 0:
-                parts[0] += f", {frames / elapsed:.1f} frames/s"
-            if args.temporal == "on":
-                parts[0] += f", {cuts} scene cut{'s' if cuts != 1 else ''} found"
-        if tally.existing:
-            parts.append(f"{tally.existing} skipped (output exists; --overwrite to replace)")
-        if tally.failed:
-            parts.append(f"{tally.failed} failed")
-        print("; ".join(parts), file=sys.stderr)
+        print(_summary(tally, time.perf_counter() - start, model_name, args.temporal), file=sys.stderr)
         if len(plan.jobs) == 1 and tally.done == 1 and not split.photo_inputs:
             print(plan.jobs[0].target)
     return 1 if tally.failed else 0
-
-
-def _writable(jobs: list, tally) -> list:
-    """The jobs whose output folder can be written; one line for each folder that cannot."""
-    from tinct.cli.colorize import _writable as writable
-
-    return writable(jobs, tally, "clip")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinct.cli.evaluate import add_optional_metric_args, expected_error_message, fail
+from tinct.cli.evaluate import EXPECTED_ERRORS, add_optional_metric_args, expected_error_message, fail
 
 
 def add_parser(subparsers) -> None:
@@ -34,9 +34,7 @@ def run(args) -> int:
     if args.out is not None and args.out.exists():
         return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
 
-    from tinct.evaluate import EvaluationError, compare_models, format_leaderboard_markdown, write_leaderboard
-    from tinct.io import ImageReadError
-    from tinct.metrics.weights import WeightsError
+    from tinct.evaluate import compare_models, format_leaderboard_markdown, write_leaderboard
 
     try:
         evaluation = compare_models(
@@ -53,7 +51,7 @@ def run(args) -> int:
         )
         folder = write_leaderboard(evaluation, args.out)  # first: a closed stdout pipe must not lose it
         print(format_leaderboard_markdown(evaluation))
-    except (EvaluationError, ImageReadError, WeightsError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+    except EXPECTED_ERRORS as exc:
         return fail(expected_error_message(exc))
     print(f"\nleaderboard: {folder / 'leaderboard.html'}")
     return 0

@@ -62,11 +62,17 @@ def fail(message: str, status: int = 1) -> int:
     return status
 
 
+# What the data sources and report writers still raise, as built-in types, for a user's
+# mistake (a folder without photos, a report folder that exists); a report's failure is a
+# status of 1. Other TinctErrors (an unknown model) reach tinct.cli.main.
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
+
+
 def expected_error_message(exc: BaseException) -> str:
     """One line for an expected error (KeyError's str() adds quotes)."""
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc)
+    from tinct.errors import one_line
+
+    return one_line(exc)
 
 
 def _validate(args) -> str | None:
@@ -100,9 +106,7 @@ def run(args) -> int:
     if args.out is not None and args.out.exists():
         return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
 
-    from tinct.evaluate import EvaluationError, evaluate_model, evaluate_predictions, format_table, write_report
-    from tinct.io import ImageReadError
-    from tinct.metrics.weights import WeightsError
+    from tinct.evaluate import evaluate_model, evaluate_predictions, format_table, write_report
 
     optional = dict(
         fid_weights=args.fid_weights,
@@ -121,7 +125,7 @@ def run(args) -> int:
             evaluation = evaluate_predictions(args.pred, args.gt, resize=args.resize, **optional)
         folder = write_report(evaluation, args.out)  # first: a closed stdout pipe must not lose the report
         print(format_table(evaluation))
-    except (EvaluationError, ImageReadError, WeightsError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+    except EXPECTED_ERRORS as exc:
         return fail(expected_error_message(exc))
     if evaluation.unmatched:
         for side, names in evaluation.unmatched.items():

@@ -44,7 +44,7 @@ def wants_video(args) -> bool:
 
 
 def run(args) -> int:
-    from tinct.cli.evaluate import expected_error_message, fail
+    from tinct.cli.evaluate import EXPECTED_ERRORS, expected_error_message, fail
 
     if args.model and args.pred:
         return fail("--model and --pred cannot be combined (score a model or a folder of outputs, not both)", 2)
@@ -64,9 +64,7 @@ def run(args) -> int:
     if args.out is not None and args.out.exists():
         return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
 
-    from tinct.evaluate import EvaluationError
     from tinct.evaluate.video import evaluate_video_model, evaluate_video_predictions, format_video_table, write_video_report
-    from tinct.video.io import VideoReadError
 
     try:
         if args.model:
@@ -81,7 +79,7 @@ def run(args) -> int:
                                                     max_frames=args.max_frames, progress=not args.no_progress)  # fmt: skip
         folder = write_video_report(evaluation, args.out)
         print(format_video_table(evaluation))
-    except (EvaluationError, VideoReadError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+    except EXPECTED_ERRORS as exc:
         return fail(expected_error_message(exc))
     print(f"\nreport: {folder}", file=sys.stdout)
     return 0

@@ -31,40 +31,35 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _error(message: str) -> int:
-    print(f"tinct export: {message}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
     from tinct.engine import agreement, export_onnx, export_path
+    from tinct.errors import TinctError
+    from tinct.infer import model_errors
     from tinct.io import atomic_file
     from tinct.models import load, resolve_model_path
     from tinct.models.checkpoint import WEIGHTS_DIR, record_shipped_sum
 
-    try:
+    with model_errors():
         source = resolve_model_path(args.model)
         model = load(source)
-    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
-        return _error(str(exc).strip("'\""))
     target = Path(args.output) if args.output else export_path(source)
     if target.suffix != ".onnx":
-        return _error(f"{target}: the output must be an .onnx file")
+        raise TinctError(f"{target}: the output must be an .onnx file")
     try:
         payload = export_onnx(model, source, opset=args.opset)
     except (TypeError, ImportError) as exc:
-        return _error(f"{source}: {exc}")
+        raise TinctError(f"{source}: {exc}") from exc
     except Exception as exc:  # the exporter's many error types: one line, naming the model
-        return _error(f"{source}: torch.onnx could not export {model.name!r} ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+        raise TinctError(f"{source}: torch.onnx could not export {model.name!r} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
 
     with tempfile.TemporaryDirectory() as tmp:  # check before anything is replaced
         trial = Path(tmp) / "trial.onnx"
         trial.write_bytes(payload)
         difference = agreement(model, trial)
     if difference > TOLERANCE:
-        return _error(f"{source}: ONNX Runtime and torch differ by {difference:.2g} in ab (more than {TOLERANCE}); nothing written")
+        raise TinctError(f"{source}: ONNX Runtime and torch differ by {difference:.2g} in ab (more than {TOLERANCE}); nothing written")
     with atomic_file(target) as handle:
         handle.write(payload)
     note = ""

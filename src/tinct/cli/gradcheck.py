@@ -8,7 +8,6 @@ XOR network does not reach an error below 1e-6, else 0.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 
@@ -33,7 +32,7 @@ def add_parser(subparsers) -> None:
 
 
 def _print_gradient_check(seed: int, failures_only: bool) -> bool:
-    from tinct.nn.gradcheck import DEFAULT_ORDER, DEFAULT_STEP, RATIO_THRESHOLD, check_all_configurations
+    from tinct.numpynet.gradients import DEFAULT_ORDER, DEFAULT_STEP, RATIO_THRESHOLD, check_all_configurations
 
     started = time.perf_counter()
     results = check_all_configurations(seed=seed)
@@ -56,7 +55,7 @@ def _print_gradient_check(seed: int, failures_only: bool) -> bool:
 
 
 def _print_xor(seed: int, max_iters: int) -> bool:
-    from tinct.nn.xor import TARGET_ERROR, run_xor
+    from tinct.numpynet.xor import TARGET_ERROR, run_xor
 
     all_converged = True
     for hidden in (2, 3):
@@ -82,8 +81,9 @@ def _print_xor(seed: int, max_iters: int) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     if args.xor_max_iters < 1:
-        print(f"tinct gradcheck: --xor-max-iters must be >= 1, got {args.xor_max_iters}", file=sys.stderr)
-        return 2
+        from tinct.errors import TinctError
+
+        raise TinctError(f"--xor-max-iters must be >= 1, got {args.xor_max_iters}")
     gradients_ok = _print_gradient_check(args.seed, args.failures_only)
     xor_ok = True if args.skip_xor else _print_xor(args.xor_seed, args.xor_max_iters)
     return 0 if gradients_ok and xor_ok else 1

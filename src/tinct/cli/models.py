@@ -19,16 +19,15 @@ def run(args: argparse.Namespace) -> int:
     from tinct.models.checkpoint import resolve_model_path
 
     if args.checkpoint:
-        try:
+        from tinct.infer import model_errors
+
+        with model_errors():
             if args.checkpoint.endswith(".onnx"):  # an export: what it was exported from
                 from tinct.engine import OnnxModel
 
                 info = OnnxModel(args.checkpoint).export_info
             else:
                 info = read_checkpoint_info(resolve_model_path(args.checkpoint))
-        except (KeyError, ValueError, FileNotFoundError) as exc:
-            print(f"tinct models: {exc}", file=sys.stderr)
-            return 2
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
 

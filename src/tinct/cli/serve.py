@@ -41,11 +41,6 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _error(message: str, status: int = 2) -> int:
-    print(f"tinct serve: {message}", file=sys.stderr)
-    return status
-
-
 def _port_free(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -82,42 +77,41 @@ class _Background:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tinct.errors import TinctError
+
     if not 1 <= args.port <= 65535:
-        return _error(f"--port must be in 1..65535, got {args.port}")
+        raise TinctError(f"--port must be in 1..65535, got {args.port}")
     if args.threads is not None and args.threads < 1:
-        return _error(f"--threads must be >= 1, got {args.threads}")
+        raise TinctError(f"--threads must be >= 1, got {args.threads}")
     from tinct.app import Limits
 
     try:
         limits = Limits(max_megapixels=args.max_megapixels, max_mb=args.max_mb, max_files=args.max_files)
-    except ValueError as exc:
-        return _error(str(exc).replace("max_", "--max-").replace("_", "-", 1))
+    except ValueError as exc:  # the limits' own names, as options
+        raise TinctError(str(exc).replace("max_", "--max-").replace("_", "-", 1)) from exc
     try:
         if not _port_free(args.host, args.port):
-            return _error(f"port {args.port} on {args.host} is in use; pick another with --port")
+            raise TinctError(f"port {args.port} on {args.host} is in use; pick another with --port")
     except OSError as exc:
-        return _error(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})")
+        raise TinctError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from exc
 
     from tinct.app import build_app, find_examples, launch, load_colorizers, offline_gradio, warm_up
 
     examples = find_examples(args.examples)
     if args.examples is not None and not examples:
-        return _error(f"{args.examples}: no example photos there")
+        raise TinctError(f"{args.examples}: no example photos there")
     # The models load in a helper thread while Gradio is imported here: the two are the
     # bulk of the start-up, and they overlap.
     loading = _Background(load_colorizers, args.models or ["default"], threads=args.threads)
     offline_gradio()
-    try:
-        colorizers = loading.result()
-    except (KeyError, ValueError, FileNotFoundError, TypeError) as exc:
-        return _error(str(exc).strip("'\""))
+    colorizers = loading.result()  # a model that cannot be opened: a TinctError, printed by tinct.cli.main
 
     app = build_app(colorizers, limits, examples)
     try:
         _, local_url, _ = launch(app, host=args.host, port=args.port, block=False)
     except OSError as exc:
         app.tinct_page.workspace.remove()
-        return _error(f"cannot start the server on {args.host}:{args.port} ({exc})")
+        raise TinctError(f"cannot start the server on {args.host}:{args.port} ({exc})") from exc
     url = local_url or f"http://{args.host}:{args.port}/"
     print(f"tinct serve: open {url} in a browser (models: {', '.join(colorizers)}; Ctrl+C stops)", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
