@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -764,6 +765,219 @@ if (!window.tinctUploadListens) {
 """
 
 
+class _Handlers:
+    """The page's event handlers. ``ui`` (the components they update) is set once the page
+    is laid out; the handlers run only after that."""
+
+    def __init__(self, gr, page: _Page):
+        self.gr, self.page = gr, page
+        self.model_names = list(page.colorizers)
+        self.ui = None
+
+    @staticmethod
+    def paths_of(items) -> list[str]:
+        """A gallery's value (``[(path, caption), ...]``) -> the paths."""
+        return [item[0] if isinstance(item, (tuple, list)) else item for item in (items or [])]
+
+    def prepare(self, items, model_name, download_format):
+        """The checked request: uploads with their sizes, the colorizer, the suffix, a folder."""
+        page = self.page
+        uploads = _checked_sizes(self.paths_of(items), page.limits)
+        if model_name not in page.colorizers:
+            raise UploadRejected(f"Unknown model {model_name!r}; choose one of {', '.join(self.model_names)}.")
+        if download_format not in DOWNLOAD_FORMATS:
+            choices = " or ".join(DOWNLOAD_FORMATS)
+            raise UploadRejected(f"Unknown download format {download_format!r}; choose {choices}.")
+        return uploads, page.colorizers[model_name], DOWNLOAD_FORMATS[download_format], page.workspace.new_request_dir()
+
+    def run(self, uploads, colorizer, suffix, out_dir):
+        """:func:`colorize_uploads`, with unexpected failures turned into one line for the user."""
+        try:
+            yield from colorize_uploads(colorizer, uploads, out_dir, suffix, self.page.pace(colorizer.name),
+                                        max_megapixels=self.page.limits.max_megapixels)
+        except UploadRejected:
+            raise
+        except Exception as exc:  # a bug or a broken model: the trace for the log, a line for the user
+            traceback.print_exc(file=sys.stderr)
+            raise UploadRejected(f"The photos could not be colorized ({type(exc).__name__}: {exc}).") from None
+
+    def colorize_on_page(self, items, model_name, download_format):
+        gr, ui = self.gr, self.ui
+        busy = gr.Button(interactive=False)
+        yield {ui.status: STARTING_HTML, ui.colorize_button: busy, ui.batch_state: None}  # clears earlier results
+        try:
+            for step in self.run(*self.prepare(items, model_name, download_format)):
+                if isinstance(step, Batch):
+                    batch = step
+                else:
+                    yield {ui.status: _progress_html(step), ui.colorize_button: busy}
+        except UploadRejected as exc:
+            log_refusal(str(exc))
+            yield {ui.status: _refused_html(str(exc)), ui.colorize_button: gr.Button(interactive=True)}
+            return
+        yield {ui.status: _done_html(batch), ui.batch_state: batch, ui.colorize_button: gr.Button(interactive=True)}
+
+    def api_handler(self):
+        """The ``/colorize`` API's function (Gradio finds its progress tracker by the default)."""
+        gr = self.gr
+
+        def colorize_for_api(items, model_name, download_format, progress=gr.Progress()):
+            try:
+                for step in self.run(*self.prepare(items, model_name, download_format)):
+                    if isinstance(step, Batch):
+                        batch = step
+                    else:
+                        progress((step.number - 1, step.count), desc=step.describe())
+            except UploadRejected as exc:
+                log_refusal(str(exc))
+                raise gr.Error(str(exc), print_exception=False) from None
+            return [str(r.output) for r in batch.results]
+
+        return colorize_for_api
+
+    def check_added(self, items):
+        """Refuse, at once, files that Colorize would refuse; the others stay."""
+        limits = self.page.limits
+        kept, messages = [], []
+        for path in self.paths_of(items):
+            try:
+                check_added_file(path, limits)
+                kept.append(path)
+            except UploadRejected as exc:
+                log_refusal(str(exc))
+                messages.append(str(exc))
+        if len(kept) > limits.max_files:
+            messages.append(f"Only {limits.max_files} photos can be colorized at once; "
+                            f"the last {len(kept) - limits.max_files} were left out.")
+            kept = kept[: limits.max_files]
+        if not messages:
+            return self.gr.skip(), self.gr.skip()  # keeps a message the browser wrote for a file it kept back
+        return kept, _upload_message_html(messages)
+
+
+def _upload_column(gr, ui, limits: Limits) -> None:
+    """The photos to colorize and the line under them that names refused files."""
+    ui.uploads = gr.Gallery(
+        label="Photos to colorize",
+        type="filepath",
+        file_types=["image"],  # the browser refuses other files, naming them
+        interactive=True,
+        sources=["upload", "clipboard"],
+        columns=4,
+        fit_columns=False,  # keep thumbnails small even for a single photo
+        allow_preview=False,
+        height=280,
+        object_fit="contain",
+        elem_id="uploads",
+    )
+    limit_js = json.dumps({"bytes": limits.max_bytes, "mb": limits.max_mb, "text": f"{limits.max_mb:g}"})
+    ui.upload_message = gr.HTML("", elem_id="upload-message", js_on_load=f"const LIMIT = {limit_js};\n{UPLOAD_JS}")
+
+
+def _choice_column(gr, ui, limits: Limits, model_names: list[str]) -> None:
+    """Model, download format, the Colorize button and the limits."""
+    ui.model = gr.Dropdown(
+        model_names, value=model_names[0], label="Model", interactive=len(model_names) > 1, elem_id="model",
+    )  # fmt: skip
+    ui.download_format = gr.Radio(
+        list(DOWNLOAD_FORMATS), value="PNG", label="Download format",
+        info="PNG is lossless and keeps transparency; JPEG is smaller (quality 95).",
+        elem_id="download-format",
+    )  # fmt: skip
+    ui.colorize_button = gr.Button("Colorize", variant="primary", elem_id="colorize")
+    gr.Markdown(
+        f"Up to {limits.max_files} photos at a time, each up to {limits.max_mb:g} MB "
+        f"and {limits.max_megapixels:g} megapixels.",
+        elem_id="limits",
+    )
+
+
+def _result_row(gr, index: int, result: Result) -> None:
+    """One result: the before/after slider, its caption and its download."""
+    with gr.Row(equal_height=False, elem_classes=["result"]):
+        with gr.Column(scale=3):
+            gr.ImageSlider(
+                value=(str(result.before), str(result.after)),
+                label=f"{result.name}: before / after",
+                type="filepath",
+                interactive=False,
+                buttons=["fullscreen"],
+                max_height=520,
+                elem_id=f"slider-{index}",
+                elem_classes=["before-after"],
+            )
+        with gr.Column(scale=1, min_width=220):
+            gr.Markdown(f"**{result.name}**  \n{result.caption()}", elem_classes=["result-caption"])
+            gr.DownloadButton(
+                f"Download {result.output.name}", value=str(result.output),
+                elem_id=f"download-{index}", elem_classes=["result-download"],
+            )  # fmt: skip
+
+
+def _results_column(gr, ui) -> None:
+    """The progress line and, once a batch is done, its results."""
+    with gr.Column(elem_id="results"):
+        ui.status = gr.HTML(
+            "", elem_id="progress", js_on_load=f"const STARTING = {json.dumps(STARTING_HTML)};\n{STATUS_JS}"
+        )
+
+        @gr.render(inputs=ui.batch_state, triggers=[ui.batch_state.change])  # nothing to render on page load
+        def show_results(batch):
+            if batch is None:
+                return
+            if batch.archive is not None:
+                gr.DownloadButton("Download all (zip)", value=str(batch.archive), elem_id="download-all")
+            for index, result in enumerate(batch.results):
+                _result_row(gr, index, result)
+
+
+def _examples_and_api(gr, ui, page: _Page, model_names: list[str]) -> None:
+    """The example thumbnails (when there are examples) and the API's hidden components."""
+    ui.example_gallery = None
+    if page.examples:
+        with gr.Accordion("Examples: click one to colorize it", open=True, elem_id="examples"):
+            ui.example_gallery = gr.Gallery(
+                value=[str(p) for p in page.examples], show_label=False, columns=6, height="auto",
+                allow_preview=False, interactive=False, object_fit="cover", buttons=[], rows=1, fit_columns=False,
+                elem_id="example-gallery",
+            )  # fmt: skip
+    # The API's own inputs and output, never shown: what a gradio_client call sends and gets.
+    with gr.Group(visible=False):
+        ui.api_photos = gr.Gallery(type="filepath", label="Photos")  # no file_types: tinct names non-images
+        ui.api_model = gr.Dropdown(model_names, value=model_names[0], allow_custom_value=True, label="Model")
+        ui.api_format = gr.Dropdown(list(DOWNLOAD_FORMATS), value="PNG", allow_custom_value=True, label="Download format")
+        ui.api_run = gr.Button("Colorize")
+        ui.result_files = gr.File(file_count="multiple", label="Results")
+
+
+def _connect(gr, ui, handlers: _Handlers, page: _Page) -> None:
+    """Wire the events: adding files, Colorize, the API and a click on an example."""
+    inputs = [ui.uploads, ui.model, ui.download_format]
+    outputs = [ui.status, ui.colorize_button, ui.batch_state]
+    enable = (lambda: gr.Button(interactive=True), None, ui.colorize_button)
+    ui.uploads.upload(handlers.check_added, ui.uploads, [ui.uploads, ui.upload_message], queue=False,
+                      show_progress="hidden", api_visibility="private")  # fmt: skip
+    ui.colorize_button.click(
+        handlers.colorize_on_page, inputs, outputs, concurrency_id="colorize", show_progress="hidden",
+        api_visibility="private",
+    ).then(*enable, queue=False, api_visibility="private")  # fmt: skip
+    ui.api_run.click(handlers.api_handler(), [ui.api_photos, ui.api_model, ui.api_format], ui.result_files,
+                     api_name="colorize", concurrency_id="colorize")  # fmt: skip
+    if ui.example_gallery is None:
+        return
+
+    def pick_example(event):
+        return [str(page.examples[event.index])]
+
+    # Gradio finds the event argument by its annotation; with postponed annotations
+    # (``from __future__``) the string "gr.SelectData" would not resolve here.
+    pick_example.__annotations__ = {"event": gr.SelectData}
+    ui.example_gallery.select(pick_example, None, ui.uploads, queue=False, api_visibility="private").then(
+        handlers.colorize_on_page, inputs, outputs, concurrency_id="colorize", show_progress="hidden",
+        api_visibility="private",
+    ).then(*enable, queue=False, api_visibility="private")  # fmt: skip
+
+
 def build_app(colorizers: dict, limits: Limits = Limits(), examples: Sequence[Path] = (),
               workspace: Workspace | None = None):
     """The Gradio page: uploads, model and format choice, results with sliders and downloads.
@@ -783,188 +997,21 @@ def build_app(colorizers: dict, limits: Limits = Limits(), examples: Sequence[Pa
         raise ValueError("build_app needs at least one model")
     gr = offline_gradio()
     page = _Page(dict(colorizers), limits, workspace or Workspace(), list(examples))
-    model_names = list(page.colorizers)
-
-    def paths_of(items) -> list[str]:
-        """A gallery's value (``[(path, caption), ...]``) -> the paths."""
-        return [item[0] if isinstance(item, (tuple, list)) else item for item in (items or [])]
-
-    def prepare(items, model_name, download_format):
-        """The checked request: uploads with their sizes, the colorizer, the suffix, a folder."""
-        uploads = _checked_sizes(paths_of(items), page.limits)
-        if model_name not in page.colorizers:
-            raise UploadRejected(f"Unknown model {model_name!r}; choose one of {', '.join(model_names)}.")
-        if download_format not in DOWNLOAD_FORMATS:
-            choices = " or ".join(DOWNLOAD_FORMATS)
-            raise UploadRejected(f"Unknown download format {download_format!r}; choose {choices}.")
-        return uploads, page.colorizers[model_name], DOWNLOAD_FORMATS[download_format], page.workspace.new_request_dir()
-
-    def run(uploads, colorizer, suffix, out_dir):
-        """:func:`colorize_uploads`, with unexpected failures turned into one line for the user."""
-        try:
-            yield from colorize_uploads(colorizer, uploads, out_dir, suffix, page.pace(colorizer.name),
-                                        max_megapixels=page.limits.max_megapixels)
-        except UploadRejected:
-            raise
-        except Exception as exc:  # a bug or a broken model: the trace for the log, a line for the user
-            traceback.print_exc(file=sys.stderr)
-            raise UploadRejected(f"The photos could not be colorized ({type(exc).__name__}: {exc}).") from None
-
-    def colorize_on_page(items, model_name, download_format):
-        busy = gr.Button(interactive=False)
-        yield {status: STARTING_HTML, colorize_button: busy, batch_state: None}  # clears earlier results
-        try:
-            for step in run(*prepare(items, model_name, download_format)):
-                if isinstance(step, Batch):
-                    batch = step
-                else:
-                    yield {status: _progress_html(step), colorize_button: busy}
-        except UploadRejected as exc:
-            log_refusal(str(exc))
-            yield {status: _refused_html(str(exc)), colorize_button: gr.Button(interactive=True)}
-            return
-        yield {status: _done_html(batch), batch_state: batch, colorize_button: gr.Button(interactive=True)}
-
-    def colorize_for_api(items, model_name, download_format, progress=gr.Progress()):
-        try:
-            for step in run(*prepare(items, model_name, download_format)):
-                if isinstance(step, Batch):
-                    batch = step
-                else:
-                    progress((step.number - 1, step.count), desc=step.describe())
-        except UploadRejected as exc:
-            log_refusal(str(exc))
-            raise gr.Error(str(exc), print_exception=False) from None
-        return [str(r.output) for r in batch.results]
-
-    def check_added(items):
-        """Refuse, at once, files that Colorize would refuse; the others stay."""
-        kept, messages = [], []
-        for path in paths_of(items):
-            try:
-                check_added_file(path, page.limits)
-                kept.append(path)
-            except UploadRejected as exc:
-                log_refusal(str(exc))
-                messages.append(str(exc))
-        if len(kept) > page.limits.max_files:
-            messages.append(f"Only {page.limits.max_files} photos can be colorized at once; "
-                            f"the last {len(kept) - page.limits.max_files} were left out.")
-            kept = kept[: page.limits.max_files]
-        if not messages:
-            return gr.skip(), gr.skip()  # keeps a message the browser wrote for a file it kept back
-        return kept, _upload_message_html(messages)
-
+    handlers = _Handlers(gr, page)
+    ui = handlers.ui = SimpleNamespace()
     # delete_cache: Gradio's copies of uploads and results go after an hour, and all at shutdown.
     cache_policy = (KEEP_RESULTS_SECONDS, KEEP_RESULTS_SECONDS)  # (check every, delete older than)
     with gr.Blocks(title="tinct", analytics_enabled=False, delete_cache=cache_policy) as app:
-        batch_state = gr.State(None)
+        ui.batch_state = gr.State(None)
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                uploads = gr.Gallery(
-                    label="Photos to colorize",
-                    type="filepath",
-                    file_types=["image"],  # the browser refuses other files, naming them
-                    interactive=True,
-                    sources=["upload", "clipboard"],
-                    columns=4,
-                    fit_columns=False,  # keep thumbnails small even for a single photo
-                    allow_preview=False,
-                    height=280,
-                    object_fit="contain",
-                    elem_id="uploads",
-                )
-                limit_js = json.dumps({"bytes": limits.max_bytes, "mb": limits.max_mb, "text": f"{limits.max_mb:g}"})
-                upload_message = gr.HTML(
-                    "", elem_id="upload-message", js_on_load=f"const LIMIT = {limit_js};\n{UPLOAD_JS}"
-                )
+                _upload_column(gr, ui, limits)
             with gr.Column(scale=2):
-                model = gr.Dropdown(
-                    model_names, value=model_names[0], label="Model", interactive=len(model_names) > 1,
-                    elem_id="model",
-                )
-                download_format = gr.Radio(
-                    list(DOWNLOAD_FORMATS), value="PNG", label="Download format",
-                    info="PNG is lossless and keeps transparency; JPEG is smaller (quality 95).",
-                    elem_id="download-format",
-                )
-                colorize_button = gr.Button("Colorize", variant="primary", elem_id="colorize")
-                gr.Markdown(
-                    f"Up to {limits.max_files} photos at a time, each up to {limits.max_mb:g} MB "
-                    f"and {limits.max_megapixels:g} megapixels.",
-                    elem_id="limits",
-                )
-        with gr.Column(elem_id="results"):
-            status = gr.HTML(
-                "", elem_id="progress", js_on_load=f"const STARTING = {json.dumps(STARTING_HTML)};\n{STATUS_JS}"
-            )
-
-            @gr.render(inputs=batch_state, triggers=[batch_state.change])  # nothing to render on page load
-            def show_results(batch):
-                if batch is None:
-                    return
-                if batch.archive is not None:
-                    gr.DownloadButton("Download all (zip)", value=str(batch.archive), elem_id="download-all")
-                for index, result in enumerate(batch.results):
-                    with gr.Row(equal_height=False, elem_classes=["result"]):
-                        with gr.Column(scale=3):
-                            gr.ImageSlider(
-                                value=(str(result.before), str(result.after)),
-                                label=f"{result.name}: before / after",
-                                type="filepath",
-                                interactive=False,
-                                buttons=["fullscreen"],
-                                max_height=520,
-                                elem_id=f"slider-{index}",
-                                elem_classes=["before-after"],
-                            )
-                        with gr.Column(scale=1, min_width=220):
-                            gr.Markdown(f"**{result.name}**  \n{result.caption()}", elem_classes=["result-caption"])
-                            gr.DownloadButton(
-                                f"Download {result.output.name}", value=str(result.output),
-                                elem_id=f"download-{index}", elem_classes=["result-download"],
-                            )
-
-        if page.examples:
-            with gr.Accordion("Examples: click one to colorize it", open=True, elem_id="examples"):
-                example_gallery = gr.Gallery(
-                    value=[str(p) for p in page.examples], show_label=False, columns=6, height="auto",
-                    allow_preview=False, interactive=False, object_fit="cover", buttons=[], rows=1, fit_columns=False,
-                    elem_id="example-gallery",
-                )
-        # The API's own inputs and output, never shown: what a gradio_client call sends and gets.
-        with gr.Group(visible=False):
-            api_photos = gr.Gallery(type="filepath", label="Photos")  # no file_types: tinct names non-images
-            api_model = gr.Dropdown(model_names, value=model_names[0], allow_custom_value=True, label="Model")
-            api_format = gr.Dropdown(
-                list(DOWNLOAD_FORMATS), value="PNG", allow_custom_value=True, label="Download format"
-            )
-            api_run = gr.Button("Colorize")
-            result_files = gr.File(file_count="multiple", label="Results")
-
-        inputs = [uploads, model, download_format]
-        outputs = [status, colorize_button, batch_state]
-        uploads.upload(check_added, uploads, [uploads, upload_message], queue=False, show_progress="hidden",
-                       api_visibility="private")
-        colorize_button.click(
-            colorize_on_page, inputs, outputs, concurrency_id="colorize", show_progress="hidden",
-            api_visibility="private",
-        ).then(lambda: gr.Button(interactive=True), None, colorize_button, queue=False, api_visibility="private")
-        api_run.click(colorize_for_api, [api_photos, api_model, api_format], result_files, api_name="colorize",
-                      concurrency_id="colorize")
-        if page.examples:
-            def pick_example(event):
-                return [str(page.examples[event.index])]
-
-            # Gradio finds the event argument by its annotation; with postponed annotations
-            # (``from __future__``) the string "gr.SelectData" would not resolve here.
-            pick_example.__annotations__ = {"event": gr.SelectData}
-
-            example_gallery.select(pick_example, None, uploads, queue=False, api_visibility="private").then(
-                colorize_on_page, inputs, outputs, concurrency_id="colorize", show_progress="hidden",
-                api_visibility="private",
-            ).then(lambda: gr.Button(interactive=True), None, colorize_button, queue=False, api_visibility="private")
+                _choice_column(gr, ui, limits, handlers.model_names)
+        _results_column(gr, ui)
+        _examples_and_api(gr, ui, page, handlers.model_names)
+        _connect(gr, ui, handlers, page)
     app.tinct_page = page  # for tests, for launch()'s allowed paths and for warm_up
     return app
 
