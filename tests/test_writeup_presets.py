@@ -33,7 +33,7 @@ SEEDS = REPO.parent / "shared" / "seeds"
 # seeds' table (its row for the seed), a number is that seed's write-up file. A value may be a
 # callable that checks the resolved setting.
 WRITEUP_PRESETS = {
-    "seed000": ("000", "window-mlp", [
+    "window-mlp": ("000", "window-mlp", [
         ("README", "sigmoid", "model_config.activation", "sigmoid"),
         ("README", "hidden [8, 4]", "model_config.hidden", [8, 4]),
         ("README", "Adam", "train.optimizer", "adam"),
@@ -47,7 +47,7 @@ WRITEUP_PRESETS = {
         ("README", "the output layer is a sigmoid too", "model_config.activation", "sigmoid"),
         ("README", "CIFAR-100 class 52", "description", lambda text: "cifar100:DIR:52" in text),
     ]),
-    "seed001-palette-mlp": ("001", "palette-mlp", [
+    "palette-mlp-one-photo-palette": ("001", "palette-mlp", [
         ("README", "k-means palette (16/32/64 colours)", "model_config.num_colors", lambda k: k in (16, 32, 64)),
         ("README", "per-domain palettes", "model_config.palette_fit", "rgb-sample-image"),
         ("001", "a sample image from the dataset is used to derive a representative color set",
@@ -57,7 +57,7 @@ WRITEUP_PRESETS = {
         ("001", "produced by a softmax layer", "model_config.decode", "argmax"),
         ("001", "window sizes between 5, 7, 12, and 15", "model_config.window", 7),
     ]),
-    "seed001-palette-cnn": ("001", "palette-cnn", [
+    "palette-cnn-one-photo-palette": ("001", "palette-cnn", [
         ("README", "k-means palette (16/32/64 colours)", "model_config.num_colors", 16),
         ("001", "reducing the ncolors parameter to 16", "model_config.num_colors", 16),
         ("README", "per-domain palettes", "model_config.palette_fit", "rgb-sample-image"),
@@ -75,7 +75,7 @@ WRITEUP_PRESETS = {
         ("README", "002: trains at 128x128", "data.size", 128),
         ("002", "random horizontal flips", "data.hflip", True),
     ]),
-    "seed003-clipped-sgd": ("003", "fc-image", [
+    "fc-image-clipped-sgd": ("003", "fc-image", [
         ("README", "whole 16x16 images (Caltech-101)", "model_config.input_size", 16),
         ("README", "whole 16x16 images (Caltech-101)", "data.size", 16),
         ("README", "ReLU / sigmoid / tanh variants", "model_config.activation", "relu"),
@@ -96,7 +96,7 @@ WRITEUP_PRESETS = {
         ("003", "221 for testing", "data.val_fraction", lambda f: int(f * 321 + 0.5) == 221),
         ("003", "np.zeros((len(filenames), 3, n, n))", "model_config.dtype", "float64"),
     ]),
-    "seed004-relu-unet": ("004", "unet", [
+    "unet-relu": ("004", "unet", [
         ("README", "PyTorch U-Net (256x256", "model_config.input_size", 256),
         ("README", "PyTorch U-Net (256x256", "data.size", 256),
         ("README", "Adam 2e-4", "train.optimizer", "adam"),
@@ -154,16 +154,31 @@ def test_writeup_presets_record_the_writeups_values(preset, tmp_path):
 
 def test_every_family_with_a_writeup_has_a_faithful_preset_beside_an_improved_one():
     presets = set(list_presets())
-    improved = {"window-mlp": "seed000", "palette-mlp": "palette-mlp", "palette-cnn": "palette-cnn",
-                "pix2pix": "pix2pix-cpu", "fc-image": "seed003", "unet": "unet-cpu"}  # fmt: skip
+    improved = {"window-mlp": "window-mlp", "palette-mlp": "palette-mlp", "palette-cnn": "palette-cnn",
+                "pix2pix": "pix2pix-cpu", "fc-image": "fc-image", "unet": "unet-cpu"}  # fmt: skip
     for preset, (_, family, _) in WRITEUP_PRESETS.items():
         assert improved[family] in presets, family
     assert {family for _, family, _ in WRITEUP_PRESETS.values()} == set(improved)
 
 
-def test_seed004_listing_is_depth_7_block_for_block():
-    """The write-up's module listing: down1-down6 + bottleneck, up1-up6 + final."""
-    run = resolve_run_config(preset="seed004-relu-unet", sources=["."])
+def test_preset_names_say_the_method_and_the_writeup_is_named_in_the_description_and_the_docs():
+    """Names such as ``seed000`` had to be decoded; the write-up now sits in each faithful preset's
+    description and in the docs' preset table."""
+    assert not [name for name in list_presets() if name.startswith("seed")]
+    table = (REPO / "docs" / "models.md").read_text(encoding="utf-8")
+    for preset, (seed, family, _) in WRITEUP_PRESETS.items():
+        description = json.loads((REPO / "src" / "tinct" / "presets" / f"{preset}.json").read_text())["description"]
+        assert f"Seed {seed}" in description and f"../shared/seeds/{seed}_*.txt" in description, preset
+        written = sorted(SEEDS.glob(f"{seed}_*.txt")) if SEEDS.is_dir() else []
+        row = re.search(rf"^\| `{re.escape(preset)}` \| `{re.escape(family)}` \| .* \| seed {seed}\b(.*)\|$", table, re.M)
+        assert row, f"docs/models.md: no preset-table row maps {preset} to seed {seed}"
+        for path in written:  # the table names the file (in the first row of each seed)
+            assert path.name in table, path.name
+
+
+def test_unet_relu_is_seed_004s_listing_depth_7_block_for_block():
+    """Seed 004's module listing: down1-down6 + bottleneck, up1-up6 + final."""
+    run = resolve_run_config(preset="unet-relu", sources=["."])
     model = create_model(run.model, **run.model_config)
     down = [block[0] for block in model.generator.down]
     assert [(c.in_channels, c.out_channels) for c in down] == [
@@ -188,16 +203,16 @@ QUICK = ["train.epochs=2", "train.samples=2", "train.tensorboard=false", "train.
          "data.max_images=12", "data.val_fraction=0.25", "train.max_val_images=2"]  # fmt: skip
 
 TINY = {
-    "seed000": ["data.size=32", "train.max_steps_per_epoch=3"],
-    "seed001-palette-mlp": ["model.input_size=64", "data.size=32", "data.cache_side=64", "model.hidden=[8,6,4]",
-                            "train.batch_size=4", "train.max_steps_per_epoch=2"],
-    "seed001-palette-cnn": ["model.input_size=64", "data.size=32", "data.cache_side=64", "train.batch_size=4",
-                            "train.max_steps_per_epoch=2"],
+    "window-mlp": ["data.size=32", "train.max_steps_per_epoch=3"],
+    "palette-mlp-one-photo-palette": ["model.input_size=64", "data.size=32", "data.cache_side=64",
+                                      "model.hidden=[8,6,4]", "train.batch_size=4", "train.max_steps_per_epoch=2"],
+    "palette-cnn-one-photo-palette": ["model.input_size=64", "data.size=32", "data.cache_side=64",
+                                      "train.batch_size=4", "train.max_steps_per_epoch=2"],
     "pix2pix": ["model.width=4", "model.disc_width=4", "model.depth=5", "model.input_size=32", "data.size=32",
                 "train.batch_size=4", "train.max_steps_per_epoch=2"],
-    "seed003-clipped-sgd": ["model.hidden=[32]"],
-    "seed004-relu-unet": ["model.width=4", "model.input_size=128", "data.size=128", "train.batch_size=4",
-                          "train.max_steps_per_epoch=2"],
+    "fc-image-clipped-sgd": ["model.hidden=[32]"],
+    "unet-relu": ["model.width=4", "model.input_size=128", "data.size=128", "train.batch_size=4",
+                  "train.max_steps_per_epoch=2"],
 }  # fmt: skip
 
 
@@ -216,11 +231,11 @@ def test_writeup_preset_trains_two_epochs_on_real_photos(preset, shared_data, tm
     model = load(run / "last.safetensors")
     config = json.loads((run / "config.json").read_text())
     assert model.name == config["model"] == WRITEUP_PRESETS[preset][1]
-    if preset == "seed004-relu-unet":  # "Model checkpoints for all 50 epochs"
+    if preset == "unet-relu":  # "Model checkpoints for all 50 epochs"
         kept = sorted(p.name for p in (run / "epochs").iterdir())
         assert kept == ["epoch_001.safetensors", "epoch_002.safetensors"]
         assert load(run / "epochs" / "epoch_002.safetensors").checkpoint_info["metrics"]["epoch"] == 2
-    if preset.startswith("seed001"):
+    if preset.endswith("-one-photo-palette"):  # seed 001: "a sample image ... derive a representative color set"
         palette = np.asarray(Image.open(run / "palette.png"))
         colours = model.config.num_colors
         assert palette.shape == (4 * 24, colours * 24, 3)  # RGB centres, then ab at L 75 / 50 / 25

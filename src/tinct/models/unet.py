@@ -11,7 +11,7 @@ With ``width=64, depth=8, input_size=256`` this is the pix2pix generator of Isol
 (2017): encoder C64-C128-C256-C512-C512-C512-C512-C512, 54.4 M parameters, which is the
 "~54M" seed 004 reports.
 
-Seed 004's own layer listing is a different network (preset ``seed004-relu-unet``):
+Seed 004's own layer listing is a different network (preset ``unet-relu``):
 ``depth=7``, ``encoder_activation="relu"`` ("ReLU for hidden layers"), ``batch_norm="all"``
 ("Batch Normalization after each conv layer", the first block and the bottleneck included)
 and ``ab_norm=128`` (its ``ab / 128`` scaling); 41.8 M parameters at width 64. Depth 7 is
