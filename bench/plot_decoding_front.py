@@ -3,7 +3,7 @@
     .venv/bin/python bench/plot_decoding_front.py src/tinct/weights/tinct-v2.safetensors \
         --out docs/images/tinct-v2-decoding-front.png
 
-Reads ``metrics.decoding_tuning`` (written by ``bench/tune_temperature.py --out``) and draws two
+Reads ``metrics.decoding_tuning`` (written by ``tinct tune --out``) and draws two
 panels: CIEDE2000 against delta-CF, and PSNR against chroma ratio, with the gray baseline's
 values as dashed lines, the target regions shaded and the chosen setting circled.
 """
@@ -35,7 +35,7 @@ def main() -> int:
     try:
         tuning = info["metrics"]["decoding_tuning"]["validation_photos"]
     except KeyError:
-        print(f"{args.checkpoint}: no decoding search recorded (run bench/tune_temperature.py --out)", file=sys.stderr)
+        print(f"{args.checkpoint}: no decoding search recorded (run tinct tune --out)", file=sys.stderr)
         return 2
     rows, gray, chosen = tuning["all"], tuning["gray"], tuning["chosen"]
     lo, hi = (float(v) for v in args.chroma_ratio.split(","))

@@ -4,17 +4,15 @@ whole held-out photos, the Lab -> RGB of a crop, and a guided filter."""
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from tinct.color import lab_to_rgb_torch, to_uint8
+from tinct.evaluate.decoding_search import held_out_photos
 from tinct.evaluate.scoring import TargetScorer
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tune_temperature import held_out_photos  # noqa: E402  (bench/ is not a package)
 
 
 def rgb(l: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
@@ -25,13 +23,16 @@ def rgb(l: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
 def validation_logits(model, checkpoint: str):
     """``(lights, abs, logits)`` of every crop of the checkpoint's validation split.
 
-    Computed once and kept in /tmp (keyed by run folder and file name) for the other scripts.
+    Computed once and kept in /tmp (a safetensors file keyed by run folder and file name) for
+    the other scripts; every crop has the split's crop size, so each list is stored stacked.
     """
     from tinct.data import DataConfig, make_datasets
 
-    cache = f"/tmp/val_logits_{os.path.basename(os.path.dirname(checkpoint))}_{os.path.basename(checkpoint)}.pt"
+    name = f"{os.path.basename(os.path.dirname(checkpoint))}_{os.path.basename(checkpoint)}"
+    cache = f"/tmp/val_logits_{name}.safetensors"
     if os.path.exists(cache):
-        return torch.load(cache)
+        stored = load_file(cache)
+        return list(stored["lights"]), list(stored["abs"]), list(stored["logits"])
     _, val = make_datasets(DataConfig.from_dict(model.checkpoint_info["extra"]["data_config"]), seed=0)
     lights, abs_, logits = [], [], []
     with torch.inference_mode():
@@ -40,15 +41,15 @@ def validation_logits(model, checkpoint: str):
             lights.append(item["l"])
             abs_.append(item["ab"])
             logits.append(model(item["l"][None])[0])
-    torch.save((lights, abs_, logits), cache)
+    save_file({"lights": torch.stack(lights), "abs": torch.stack(abs_), "logits": torch.stack(logits)}, cache)
     return lights, abs_, logits
 
 
 def held_out(model, select=None):
     """``(photos, scorer)`` for the whole photos behind ``model``'s validation split, read as
-    ``bench/tune_temperature.py`` reads them; ``select(keys) -> keys`` keeps some of them.
+    ``tinct tune`` reads them; ``select(keys) -> keys`` keeps some of them.
     Prints the gray baseline's scores."""
-    keys, photos, score = held_out_photos(model)
+    keys, photos, score = held_out_photos(model.checkpoint_info)
     if select is not None:
         position = {k: i for i, k in enumerate(keys)}
         chosen = [position[k] for k in select(keys)]

@@ -4,7 +4,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from common import Scorer, guided, rgb, validation_logits
+from common import guided, rgb, validation_logits
+from tinct.evaluate.scoring import TargetScorer as Scorer
 from tinct.models import ab_bins, load
 
 torch.set_num_threads(1)
