@@ -363,7 +363,9 @@ def test_the_shipped_examples_are_package_data():
     assert (tinct.examples_dir() / "CREDITS.md").is_file()
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["tinct"]
-    for path in [*shipped, tinct.examples_dir() / "CREDITS.md"]:
+    weights = [p for p in (Path(tinct.__file__).resolve().parent / "weights").iterdir() if p.is_file()]
+    assert "SHA256SUMS" in [p.name for p in weights]  # without it, installed weights are refused as unverified
+    for path in [*shipped, tinct.examples_dir() / "CREDITS.md", *weights]:
         assert any(path.match(f"tinct/{pattern}") for pattern in patterns), path
 
 
