@@ -51,7 +51,7 @@ def forward_seconds(model, batch: int, repeats: int) -> float:
 
 
 def train_step_seconds(preset: str, repeats: int) -> tuple[str, int, float]:
-    from tinct.train.config import TrainConfig, load_preset
+    from tinct.train.settings import TrainConfig, load_preset
 
     values = load_preset(preset)
     model = create_model(values["model"], **values.get("model_config", {}))

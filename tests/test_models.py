@@ -72,7 +72,7 @@ def train_losses(model, l, ab, steps: int = STEPS, lr: float = LR) -> list[float
     torch.manual_seed(0)
     model.train()
     if hasattr(model, "train_step"):
-        from tinct.train.config import TrainConfig
+        from tinct.train.settings import TrainConfig
 
         optimizers = model.make_optimizers(TrainConfig(lr=lr))
         return [model.train_step(l, ab, optimizers)["loss"] for _ in range(steps)]
@@ -132,7 +132,7 @@ def test_backward_reaches_every_parameter(name):
     fit_statistics_if_any(model, ab)
     model.train()
     if hasattr(model, "train_step"):
-        from tinct.train.config import TrainConfig
+        from tinct.train.settings import TrainConfig
 
         metrics = model.train_step(l, ab, model.make_optimizers(TrainConfig(lr=1e-4)))
         assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
@@ -189,13 +189,14 @@ def test_numpy_family_fit_reports_each_epoch(name):
     model = tiny_model(name)
     if is_torch_family(model):
         pytest.skip(f"{name} trains through torch autograd (covered above)")
-    from tinct.train.config import TrainConfig
+    from tinct.train.numpy_loop import fit_numpy_model
+    from tinct.train.settings import TrainConfig
 
     l, ab = toy_batch()
     fit_statistics_if_any(model, ab)
     reports = []
     train_config = TrainConfig(epochs=5, batch_size=4)
-    model.fit(_TinyDataset(l, ab), _TinyDataset(l[:2], ab[:2]), train_config, lambda e, m: reports.append((e, m)))
+    fit_numpy_model(model, _TinyDataset(l, ab), _TinyDataset(l[:2], ab[:2]), train_config, lambda e, m: reports.append((e, m)))
     assert [epoch for epoch, _ in reports] == list(range(1, 6))
     for _, metrics in reports:
         assert all(torch.isfinite(torch.tensor(float(v))) for v in metrics.values())
@@ -278,7 +279,7 @@ def test_pix2pix_checkpoint_holds_both_networks(tmp_path):
 
 
 def test_pix2pix_optimizers_follow_train_config():
-    from tinct.train.config import TrainConfig
+    from tinct.train.settings import TrainConfig
 
     model = tiny_model("pix2pix")
     optimizers = model.make_optimizers(TrainConfig(lr=3e-4))

@@ -1,4 +1,6 @@
-"""Tests for tinct.nn: gradients, XOR, optimisers, losses, L2, persistence, LR rounds, CLI."""
+"""Tests for tinct.numpynet: gradients, XOR, optimisers, losses, L2, persistence, CLI.
+
+The epoch loop that trains a network (learning-rate rounds, resume) is tested in test_numpy_models.py."""
 
 from __future__ import annotations
 
@@ -8,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from tinct.nn import SGD, Adam, ClippedSGD, Network, fit_with_lr_rounds
-from tinct.nn.activations import ACTIVATION_NAMES, Sigmoid, Softmax, sigmoid, softmax
-from tinct.nn.gradcheck import RATIO_THRESHOLD, GradientCheckResult, check_all_configurations, gradient_ratios
-from tinct.nn.losses import CrossEntropyLoss
-from tinct.nn.xor import XOR_INPUTS, XOR_TARGETS, XorAttempt, XorRun, run_xor, train_xor
+from tinct.numpynet import SGD, Adam, ClippedSGD, Network
+from tinct.numpynet.activations import ACTIVATION_NAMES, Sigmoid, Softmax, sigmoid, softmax
+from tinct.numpynet.gradients import RATIO_THRESHOLD, GradientCheckResult, check_all_configurations, gradient_ratios
+from tinct.numpynet.losses import CrossEntropyLoss
+from tinct.numpynet.xor import XOR_INPUTS, XOR_TARGETS, XorAttempt, XorRun, run_xor, train_xor
 
 # ----------------------------------------------------------------------------- gradient check
 
@@ -89,7 +91,7 @@ def test_xor_converges(hidden):
 
 def test_train_xor_returns_iterations_and_error(monkeypatch):
     fake_run = XorRun((2, 2, 1), (XorAttempt(0, 10, 0.2, False), XorAttempt(1, 7, 5e-7, True)))
-    monkeypatch.setattr("tinct.nn.xor.run_xor", lambda hidden, seed, max_iters: fake_run)
+    monkeypatch.setattr("tinct.numpynet.xor.run_xor", lambda hidden, seed, max_iters: fake_run)
     assert train_xor(2, seed=0, max_iters=10) == (7, 5e-7)
     assert fake_run.seed == 1 and fake_run.total_iterations == 17
 
@@ -412,150 +414,6 @@ def test_construction_and_input_validation_messages():
         Network([2, 1]).backward(np.zeros((1, 1)))
 
 
-# ----------------------------------------------------------------------------- LR rounds
-
-
-class _ScriptedModel:
-    """Stands in for a network: its 'weights' are the epoch counter, val losses are scripted."""
-
-    def __init__(self, val_losses: list[float]) -> None:
-        self.optimizer = Adam(learning_rate=1.0)
-        self.val_losses = val_losses
-        self.epoch_weights = 0  # which epoch produced the current "weights"
-        self.resets: list[float] = []  # learning rate at every reset
-        original_reset = self.optimizer.reset
-
-        def recording_reset() -> None:
-            self.resets.append(self.optimizer.learning_rate)
-            original_reset()
-
-        self.optimizer.reset = recording_reset  # type: ignore[method-assign]
-
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
-        self.epoch_weights += 1
-        return float(x.sum())
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {"epoch": np.array(self.epoch_weights)}
-
-    def load_state_dict(self, state) -> None:
-        self.epoch_weights = int(state["epoch"])
-
-    def val_loss(self, model: _ScriptedModel) -> float:
-        return self.val_losses[model.epoch_weights]
-
-
-def test_fit_with_lr_rounds_patience_rounds_and_best_weights():
-    # Validation loss after k training epochs ("weights" k); index 0 = initial weights.
-    losses = [10.0, 9.0, 8.0, 8.5, 8.7, 7.0, 7.5, 7.6, 7.7, 7.8, 7.9, 8.0]
-    model = _ScriptedModel(losses)
-    records = []
-    result = fit_with_lr_rounds(
-        model,
-        train_batches_fn=lambda epoch: [(np.ones((2, 1)), np.zeros((2, 1)))],
-        val_loss_fn=model.val_loss,
-        learning_rate=0.5,
-        rounds=3,
-        patience=2,
-        restart_from_best=False,
-        progress=records.append,
-    )
-    # Round 0: epochs 1 (9.0), 2 (8.0), 3 (8.5), 4 (8.7) -> 2 epochs without improvement.
-    # Round 1: epoch 5 (7.0 best), 6 (7.5), 7 (7.6). Round 2: epochs 8 (7.7), 9 (7.8).
-    assert [r.round_index for r in records] == [0, 0, 0, 0, 1, 1, 1, 2, 2]
-    assert [r.learning_rate for r in records] == [0.5] * 4 + [0.05] * 3 + [0.005] * 2
-    assert [r.improved for r in records] == [True, True, False, False, True, False, False, False, False]
-    assert model.resets == [0.5, 0.05, 0.005]  # Adam reset at the start of every round
-    assert result.best_epoch == 5 and result.best_val_loss == 7.0
-    assert result.initial_val_loss == 10.0
-    assert result.stopped_because == "rounds completed"
-    assert model.epoch_weights == 5  # best weights loaded at the end
-    assert records[0].train_loss == 2.0  # mean over the batch-size-weighted epoch
-
-
-def test_fit_with_lr_rounds_restarts_from_best_and_respects_max_epochs():
-    losses = [10.0, 9.0, 9.5, 9.6, 9.7, 9.8]
-    model = _ScriptedModel(losses)
-    loaded_at_round_start: list[int] = []
-    result = fit_with_lr_rounds(
-        model,
-        train_batches_fn=lambda epoch: [(np.ones((1, 1)), np.zeros((1, 1)))],
-        val_loss_fn=model.val_loss,
-        learning_rate=1e-3,
-        rounds=6,
-        patience=2,
-        max_epochs=5,
-        progress=lambda record: loaded_at_round_start.append(model.epoch_weights),
-    )
-    # Round 0: epochs 1-3 (weights 1, 2, 3). Round 1 restarts from weights 1: epochs 4-5
-    # produce weights 2 and 3 again, then the budget of 5 epochs is used up.
-    assert loaded_at_round_start == [1, 2, 3, 2, 3]
-    assert result.epochs_run == 5
-    assert result.stopped_because == "max_epochs reached"
-    assert model.epoch_weights == 1 and result.best_val_loss == 9.0
-
-
-def test_fit_with_lr_rounds_on_a_real_network():
-    rng = np.random.default_rng(0)
-    x_train, x_val = rng.uniform(size=(64, 2)), rng.uniform(size=(32, 2))
-    target = lambda x: 0.3 + 0.4 * x[:, :1] * x[:, 1:]  # noqa: E731
-    network = Network([2, 6, 1], output_activation="sigmoid", seed=0)
-
-    def batches(epoch):
-        order = np.random.default_rng(epoch).permutation(64)
-        for start in range(0, 64, 16):
-            rows = order[start : start + 16]
-            yield x_train[rows], target(x_train[rows])
-
-    val = lambda net: net.loss(x_val, target(x_val), include_l2=False)  # noqa: E731
-    result = fit_with_lr_rounds(network, batches, val, learning_rate=0.02, rounds=3, patience=3, max_epochs=60)
-    assert result.best_val_loss < 0.5 * result.initial_val_loss
-    assert val(network) == result.best_val_loss
-    assert any(math.isclose(network.optimizer.learning_rate, lr) for lr in (0.02, 0.002, 0.0002))
-
-
-@pytest.mark.parametrize("stop_after", [2, 3, 7])
-def test_fit_with_lr_rounds_resumed_from_its_state_ends_as_an_uninterrupted_run(stop_after):
-    from tinct.nn import RoundsState
-
-    rng = np.random.default_rng(0)
-    x_train, x_val = rng.uniform(size=(64, 2)), rng.uniform(size=(32, 2))
-    target = lambda x: 0.3 + 0.4 * x[:, :1] * x[:, 1:]  # noqa: E731
-
-    def batches(epoch):
-        order = np.random.default_rng(epoch).permutation(64)
-        for start in range(0, 64, 16):
-            yield x_train[order[start : start + 16]], target(x_train[order[start : start + 16]])
-
-    val = lambda net: net.loss(x_val, target(x_val), include_l2=False)  # noqa: E731
-    settings = dict(learning_rate=0.5, rounds=3, patience=1, max_epochs=12, early_stopping=4)
-    reference = Network([2, 6, 1], output_activation="sigmoid", seed=0)
-    whole = fit_with_lr_rounds(reference, batches, val, **settings)
-    assert len({r.round_index for r in whole.epochs}) > 1  # the rounds do change
-
-    class _Stop(Exception):
-        pass
-
-    saved = {}
-
-    def save_and_stop(record):  # what the trainer writes after an epoch, then a kill
-        saved.update(weights=first.state_dict(), optimizer=first.optimizer.state_dict(), rounds=state.to_dict())
-        if record.epoch == stop_after:
-            raise _Stop
-
-    first, state = Network([2, 6, 1], output_activation="sigmoid", seed=0), RoundsState()
-    with pytest.raises(_Stop):
-        fit_with_lr_rounds(first, batches, val, progress=save_and_stop, state=state, **settings)
-    resumed = Network([2, 6, 1], output_activation="sigmoid", seed=1)  # other weights, reloaded below
-    resumed.load_state_dict(saved["weights"])
-    resumed.optimizer.load_state_dict(saved["optimizer"])
-    rest = fit_with_lr_rounds(resumed, batches, val, state=RoundsState.from_dict(saved["rounds"]), **settings)
-    assert [r.epoch for r in rest.epochs] == [r.epoch for r in whole.epochs[stop_after:]]
-    assert rest.stopped_because == whole.stopped_because and rest.best_epoch == whole.best_epoch
-    for name, value in reference.state_dict().items():
-        assert np.array_equal(resumed.state_dict()[name], value), name
-
-
 def test_adam_state_round_trip_continues_the_same_steps():
     rng = np.random.default_rng(1)
     gradients = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(6)]
@@ -579,14 +437,6 @@ def test_adam_state_round_trip_continues_the_same_steps():
     assert sgd.learning_rate == 0.01
 
 
-def test_fit_with_lr_rounds_validation():
-    model = _ScriptedModel([1.0])
-    with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
-        fit_with_lr_rounds(model, lambda e: [], model.val_loss, learning_rate=0.1, patience=0)
-    with pytest.raises(ValueError, match=r"train_batches_fn\(1\) yielded no samples"):
-        fit_with_lr_rounds(model, lambda e: [], model.val_loss, learning_rate=0.1)
-
-
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -604,20 +454,20 @@ def test_cli_exit_codes(monkeypatch, capsys):
     converged = XorRun((2, 2, 1), (XorAttempt(0, 7000, 9e-7, True),))
     stuck = XorRun((2, 2, 1), (XorAttempt(0, 10, 0.13, False),))
 
-    monkeypatch.setattr("tinct.nn.gradcheck.check_all_configurations", lambda seed: passing)
-    monkeypatch.setattr("tinct.nn.xor.run_xor", lambda hidden, seed, max_iters: converged)
+    monkeypatch.setattr("tinct.numpynet.gradients.check_all_configurations", lambda seed: passing)
+    monkeypatch.setattr("tinct.numpynet.xor.run_xor", lambda hidden, seed, max_iters: converged)
     args = _cli_args()
     assert args.func(args) == 0
     output = capsys.readouterr().out
     assert "ok    1.00e-12  cfg  layers.0.weight" in output
     assert output.count("ok   XOR") == 2
 
-    monkeypatch.setattr("tinct.nn.gradcheck.check_all_configurations", lambda seed: failing)
+    monkeypatch.setattr("tinct.numpynet.gradients.check_all_configurations", lambda seed: failing)
     assert args.func(args) == 1
     assert "FAIL  1.00e-06  cfg  layers.0.bias" in capsys.readouterr().out
 
-    monkeypatch.setattr("tinct.nn.gradcheck.check_all_configurations", lambda seed: passing)
-    monkeypatch.setattr("tinct.nn.xor.run_xor", lambda hidden, seed, max_iters: stuck)
+    monkeypatch.setattr("tinct.numpynet.gradients.check_all_configurations", lambda seed: passing)
+    monkeypatch.setattr("tinct.numpynet.xor.run_xor", lambda hidden, seed, max_iters: stuck)
     assert args.func(args) == 1
     assert "FAIL XOR [2, 2, 1]" in capsys.readouterr().out
     skip_args = _cli_args("--skip-xor")

@@ -24,7 +24,9 @@ from tinct.cli import main
 from tinct.models import create_model, load, save_checkpoint
 from tinct.models.fc_image import resize_to
 from tinct.models.window_mlp import context_windows
-from tinct.train.config import TrainConfig
+from tinct.numpynet import Adam, Network
+from tinct.train.numpy_loop import FitProgress, data_loss, fit_network, fit_numpy_model
+from tinct.train.settings import TrainConfig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,7 +72,8 @@ def tiny_fc_image(**extra):
 
 def fit_and_record(model, train, val, **train_values):
     reports = []
-    result = model.fit(train, val, TrainConfig(**train_values), lambda epoch, metrics: reports.append((epoch, metrics)))
+    config = TrainConfig(**train_values)
+    result = fit_numpy_model(model, train, val, config, lambda epoch, metrics: reports.append((epoch, metrics)))
     return result, reports
 
 
@@ -256,7 +259,7 @@ def test_window_mlp_fit_lowers_the_val_loss_and_keeps_the_best_weights():
     assert result["best_val_loss"] == pytest.approx(best)
     # The model ends with the best epoch's weights, not the last epoch's.
     x_val, y_val = model.examples(val.l, val.ab)
-    assert model.data_loss(x_val, y_val) == pytest.approx(best, rel=1e-5)
+    assert data_loss(model.network, x_val, y_val) == pytest.approx(best, rel=1e-5)
 
 
 def test_fc_image_fit_lowers_the_val_loss():
@@ -300,7 +303,7 @@ def test_max_steps_step_schedule_and_early_stopping():
 def test_options_without_a_numpy_meaning_are_refused(values, key):
     items = LabItems(smooth_rgb(1, 4))
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
-        tiny_window_mlp().fit(items, items, TrainConfig(epochs=1, **values), None)
+        fit_numpy_model(tiny_window_mlp(), items, items, TrainConfig(epochs=1, **values))
 
 
 def test_fit_without_validation_data_judges_by_the_training_loss():
@@ -368,7 +371,7 @@ def test_seed003_step_is_its_hand_written_update():
     w1 -= np.minimum(np.maximum(-bound, lr**2 * layer_1_gradients * 0.2), bound)
 
     config = TrainConfig(epochs=1, batch_size=batch, lr=lr, optimizer="sgd", momentum=0.0)
-    model.network.optimizer = model.make_optimizer(config)
+    model.network.optimizer = model.own_optimizer(config)
     model.network.train_step(x, y)
     np.testing.assert_allclose(model.network.layers[0].weight.T, w1, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(model.network.layers[1].weight.T, w2, rtol=1e-12, atol=1e-15)
@@ -437,7 +440,7 @@ def colorize_and_check(checkpoint, tmp_path) -> None:
 def test_seed000_preset_trains_and_colorizes_through_the_cli(tmp_path):
     write_cifar(tmp_path / "cifar", train=14, test=4)  # 10 train / 4 val images of class 52
     run = tmp_path / "run"
-    argv = ["train", "--preset", "seed000", "--data", f"cifar100:{tmp_path / 'cifar'}:52", "--out", str(run)]
+    argv = ["train", "--preset", "window-mlp", "--data", f"cifar100:{tmp_path / 'cifar'}:52", "--out", str(run)]
     overrides = ["train.epochs=2", "train.max_steps_per_epoch=4", f"data.cache_dir={tmp_path / 'cache'}"]
     assert main([*argv, *[arg for o in overrides for arg in ("--set", o)], *QUICK]) == 0
     assert (run / "best.safetensors").is_file() and (run / "samples" / "epoch_002.png").is_file()
@@ -457,9 +460,162 @@ def test_seed003_preset_trains_and_colorizes_through_the_cli(tmp_path):
     for i, rgb in enumerate(smooth_rgb(12, 24, seed=2)):
         Image.fromarray(rgb).save(photos / f"p{i:02d}.png")
     run = tmp_path / "run"
-    argv = ["train", "--preset", "seed003", "--data", str(photos), "--out", str(run)]
+    argv = ["train", "--preset", "fc-image", "--data", str(photos), "--out", str(run)]
     overrides = ["train.epochs=2", "model.hidden=[16]", "data.cache_dir=null", "data.val_fraction=0.25"]
     assert main([*argv, *[arg for o in overrides for arg in ("--set", o)], *QUICK]) == 0
     info = load(run / "best.safetensors")
     assert info.name == "fc-image" and info.config.input_size == 16 and info.config.hidden == (16,)
     colorize_and_check(run / "best.safetensors", tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit_network: the epoch loop with learning-rate rounds (seed 000), on any network
+
+
+def _rounds(lr: float, rounds: int, patience: int, epochs: int = 1000, **more) -> TrainConfig:
+    return TrainConfig(lr=lr, rounds=rounds, patience=patience, epochs=epochs, schedule="plateau-rounds", **more)
+
+
+class _ScriptedModel:
+    """Stands in for a network: its 'weights' are the epoch counter, val losses are scripted."""
+
+    def __init__(self, val_losses: list[float]) -> None:
+        self.optimizer = Adam(learning_rate=1.0)
+        self.val_losses = val_losses
+        self.epoch_weights = 0  # which epoch produced the current "weights"
+        self.epochs_trained = 0  # epochs of training so far, whatever weights were loaded
+        self.loaded: list[int] = []  # the weights every load_state_dict brought back
+        self.resets: list[float] = []  # learning rate at every reset
+        original_reset = self.optimizer.reset
+
+        def recording_reset() -> None:
+            self.resets.append(self.optimizer.learning_rate)
+            original_reset()
+
+        self.optimizer.reset = recording_reset  # type: ignore[method-assign]
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+        self.epoch_weights += 1
+        self.epochs_trained += 1
+        return float(x.sum())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"epoch": np.array(self.epoch_weights)}
+
+    def load_state_dict(self, state) -> None:
+        self.epoch_weights = int(state["epoch"])
+        self.loaded.append(self.epoch_weights)
+
+    def val_loss(self, model: "_ScriptedModel") -> float:
+        return self.val_losses[model.epoch_weights]
+
+    def val_loss_by_time(self, model: "_ScriptedModel") -> float:
+        return self.val_losses[model.epochs_trained]
+
+
+def test_fit_network_patience_rounds_and_best_weights():
+    # Validation loss after k epochs of training; index 0 = initial weights.
+    losses = [10.0, 9.0, 8.0, 8.5, 8.7, 7.0, 7.5, 7.6, 7.7, 7.8, 7.9, 8.0]
+    model = _ScriptedModel(losses)
+    records = []
+    result = fit_network(
+        model,
+        train_batches_fn=lambda epoch: [(np.ones((2, 1)), np.zeros((2, 1)))],
+        val_loss_fn=model.val_loss_by_time,
+        config=_rounds(0.5, rounds=3, patience=2),
+        progress=records.append,
+    )
+    # Round 0: epochs 1 (9.0), 2 (8.0), 3 (8.5), 4 (8.7) -> 2 epochs without improvement.
+    # Round 1: epoch 5 (7.0 best), 6 (7.5), 7 (7.6). Round 2: epochs 8 (7.7), 9 (7.8).
+    assert [r.round_index for r in records] == [0, 0, 0, 0, 1, 1, 1, 2, 2]
+    assert [r.learning_rate for r in records] == [0.5] * 4 + [0.05] * 3 + [0.005] * 2
+    assert [r.improved for r in records] == [True, True, False, False, True, False, False, False, False]
+    assert model.resets == [0.5, 0.05, 0.005]  # Adam reset at the start of every round
+    # Each new round restarts from the best weights (those of epoch 2, then of epoch 5, which
+    # trained on from epoch 2's and so hold 3), and the best weights are loaded at the end.
+    assert model.loaded == [2, 3, 3] and model.epoch_weights == 3
+    assert result.best_epoch == 5 and result.best_val_loss == 7.0
+    assert result.initial_val_loss == 10.0
+    assert result.stopped == "plateau-rounds: round 3 of 3 ended without improvement"
+    assert records[0].train_loss == 2.0  # mean over the batch-size-weighted epoch
+
+
+def test_fit_network_restarts_from_best_and_respects_the_epoch_budget():
+    losses = [10.0, 9.0, 9.5, 9.6, 9.7, 9.8]
+    model = _ScriptedModel(losses)
+    loaded_at_round_start: list[int] = []
+    result = fit_network(
+        model,
+        train_batches_fn=lambda epoch: [(np.ones((1, 1)), np.zeros((1, 1)))],
+        val_loss_fn=model.val_loss,
+        config=_rounds(1e-3, rounds=6, patience=2, epochs=5),
+        progress=lambda record: loaded_at_round_start.append(model.epoch_weights),
+    )
+    # Round 0: epochs 1-3 (weights 1, 2, 3). Round 1 restarts from weights 1: epochs 4-5
+    # produce weights 2 and 3 again, then the budget of 5 epochs is used up.
+    assert loaded_at_round_start == [1, 2, 3, 2, 3]
+    assert len(result.epochs) == 5
+    assert result.stopped == "finished 5 epochs"
+    assert model.epoch_weights == 1 and result.best_val_loss == 9.0
+
+
+def _toy_regression():
+    rng = np.random.default_rng(0)
+    x_train, x_val = rng.uniform(size=(64, 2)), rng.uniform(size=(32, 2))
+    target = lambda x: 0.3 + 0.4 * x[:, :1] * x[:, 1:]  # noqa: E731
+
+    def batches(epoch):
+        order = np.random.default_rng(epoch).permutation(64)
+        for start in range(0, 64, 16):
+            rows = order[start : start + 16]
+            yield x_train[rows], target(x_train[rows])
+
+    return batches, lambda net: net.loss(x_val, target(x_val), include_l2=False)
+
+
+def test_fit_network_on_a_real_network():
+    batches, val = _toy_regression()
+    network = Network([2, 6, 1], output_activation="sigmoid", seed=0)
+    result = fit_network(network, batches, val, _rounds(0.02, rounds=3, patience=3, epochs=60))
+    assert result.best_val_loss < 0.5 * result.initial_val_loss
+    assert val(network) == result.best_val_loss
+    assert any(math.isclose(network.optimizer.learning_rate, lr) for lr in (0.02, 0.002, 0.0002))
+
+
+@pytest.mark.parametrize("stop_after", [2, 3, 7])
+def test_fit_network_resumed_from_its_state_ends_as_an_uninterrupted_run(stop_after):
+    batches, val = _toy_regression()
+    config = _rounds(0.5, rounds=3, patience=1, epochs=12, early_stopping=4)
+    reference = Network([2, 6, 1], output_activation="sigmoid", seed=0)
+    whole = fit_network(reference, batches, val, config)
+    assert len({r.round_index for r in whole.epochs}) > 1  # the rounds do change
+
+    class _Stop(Exception):
+        pass
+
+    saved = {}
+
+    def save_and_stop(record):  # what the trainer writes after an epoch, then a kill
+        saved.update(weights=first.state_dict(), optimizer=first.optimizer.state_dict(), progress=state.to_dict())
+        if record.epoch == stop_after:
+            raise _Stop
+
+    first, state = Network([2, 6, 1], output_activation="sigmoid", seed=0), FitProgress()
+    with pytest.raises(_Stop):
+        fit_network(first, batches, val, config, progress=save_and_stop, state=state)
+    resumed = Network([2, 6, 1], output_activation="sigmoid", seed=1)  # other weights, reloaded below
+    resumed.load_state_dict(saved["weights"])
+    resumed.optimizer.load_state_dict(saved["optimizer"])
+    rest = fit_network(resumed, batches, val, config, state=FitProgress.from_dict(saved["progress"]))
+    assert [r.epoch for r in rest.epochs] == [r.epoch for r in whole.epochs[stop_after:]]
+    assert rest.stopped == whole.stopped and rest.best_epoch == whole.best_epoch
+    for name, value in reference.state_dict().items():
+        assert np.array_equal(resumed.state_dict()[name], value), name
+
+
+def test_fit_network_validation():
+    model = _ScriptedModel([1.0])
+    with pytest.raises(ValueError, match="train.patience: must be >= 1 with schedule plateau-rounds"):
+        _rounds(0.1, rounds=2, patience=0)
+    with pytest.raises(ValueError, match=r"train_batches_fn\(1\) yielded no samples"):
+        fit_network(model, lambda e: [], model.val_loss, _rounds(0.1, rounds=2, patience=1))

@@ -240,7 +240,7 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
     from tinct.cli import main
-    from tinct.train.resume import load_state
+    from tinct.train.state import load_state
 
     photos = make_photos(tmp_path / "photos")
     sets = TINY_TINCTNET + QUIET + [
@@ -304,7 +304,7 @@ class InterruptingPairs(PairDataset):
 
 
 def test_ctrl_c_saves_at_the_step_boundary_and_resumes_exactly(tmp_path, toy_models):
-    from tinct.train.resume import load_state
+    from tinct.train.state import load_state
 
     run = _in_memory_run(
         ["train.batch_size=4", "train.epochs=2", "train.lr=0.05", "train.threads=1", "train.tensorboard=false",
@@ -329,16 +329,16 @@ class _Killed(BaseException):
 
 
 def _die_after_saving(monkeypatch, epoch: int) -> None:
-    from tinct.train import trainer
+    from tinct.train import state as run_state
 
-    save_state = trainer.save_state
+    save_state = run_state.save_state
 
     def save_then_die(path, state):
         save_state(path, state)
         if state["epoch"] == epoch:
             raise _Killed
 
-    monkeypatch.setattr(trainer, "save_state", save_then_die)
+    monkeypatch.setattr(run_state, "save_state", save_then_die)
 
 
 NUMPY_FC = ["model.hidden=[8]", "model.input_size=8", "train.batch_size=4"]
@@ -570,10 +570,10 @@ def test_cosine_step_and_warmup_factors():
 
 
 def test_trainer_divides_the_lr_and_stops_on_plateau_rounds(tmp_path, monkeypatch, toy_models):
-    from tinct.train import trainer
+    from tinct.train import torch_loop
 
     scripted = iter([1.0, 1.0, 0.5, 0.6, 0.7, 9.0])
-    monkeypatch.setattr(trainer.Trainer, "_validate", lambda self: {"val_loss": next(scripted)})
+    monkeypatch.setattr(torch_loop, "validate", lambda *args: {"val_loss": next(scripted)})
     run = _in_memory_run(
         ["train.schedule=plateau-rounds", "train.patience=1", "train.rounds=2", "train.lr=0.01",
          "train.epochs=10", "train.batch_size=4", "train.threads=1", "train.tensorboard=false"]

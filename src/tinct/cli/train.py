@@ -83,7 +83,7 @@ def _saved_config(out: Path) -> dict:
     config_file = out / "config.json"
     if config_file.is_file():
         return json.loads(config_file.read_text())
-    from tinct.train.resume import load_state
+    from tinct.train.state import load_state
 
     return load_state(out / "state.pt")["config"]
 

@@ -8,7 +8,7 @@ squared RGB errors over the image, halved and averaged over the batch:
 
     L = 1/(2m) sum_images sum_pixels sum_channels (y - t)^2          (m = batch size)
 
-(:mod:`tinct.nn`'s ``mse``; the seed summed in [0, 255] units without the 1/2 and the batch
+(:mod:`tinct.numpynet`'s ``mse``; the seed summed in [0, 255] units without the 1/2 and the batch
 mean, a constant factor that Adam does not see).
 
 Gray input: the seed's gray was ``0.21 R + 0.72 G + 0.07 B``, computed from colour. The
@@ -22,7 +22,7 @@ of another size are resized to it (area averaging when shrinking, bilinear when 
 for training as well as for ``predict_ab``, which returns ab at ``n x n``; inference
 upsamples it and joins it to the photo's own L.
 
-Seed 003 as written (preset ``seed003-clipped-sgd``), each part a config option beside this
+Seed 003 as written (preset ``fc-image-clipped-sgd``), each part a config option beside this
 project's default:
 
 ==================  ==============================  =========================================
@@ -57,13 +57,13 @@ from tinct.color import lab_to_rgb_torch, lightness_to_gray, rgb_to_lab_torch, s
 from tinct.models.base import check_lightness_batch
 from tinct.models.numpy_base import NumpyColorModel, check_mlp_config, initialisation_seed
 from tinct.models.registry import register_model
-from tinct.nn import ClippedSGD, Network
+from tinct.numpynet import ClippedSGD, Network
 
 __all__ = ["FullyConnectedImage", "resize_to"]
 
 _PREDICT_CHUNK = 256  # images per forward pass
 _GRAYS = ("lightness", "seed")
-_OUTPUTS = {"sigmoid": "sigmoid", "clipped-relu": "clipped_relu"}  # config name -> tinct.nn name
+_OUTPUTS = {"sigmoid": "sigmoid", "clipped-relu": "clipped_relu"}  # config name -> tinct.numpynet name
 _LOSSES = ("mse", "sse")
 _UPDATES = ("optimizer", "clipped-sgd")
 # Seed 003's clip bound is 0.01 * batch_size * weight scale (0.1 for its batch of 50).
@@ -124,12 +124,12 @@ class FullyConnectedImage(NumpyColorModel):
             straight_through=not config.exact_gradient,
         )
 
-    def make_optimizer(self, train_config):
-        """``train.optimizer``, or with ``update="clipped-sgd"`` seed 003's rule: layer k of L
-        steps by ``clip(lr^(L - k) * init_scale * G, +-0.01 * batch_size * init_scale)``
+    def own_optimizer(self, train_config) -> ClippedSGD | None:
+        """None (``train.optimizer``), or with ``update="clipped-sgd"`` seed 003's rule: layer k of
+        L steps by ``clip(lr^(L - k) * init_scale * G, +-0.01 * batch_size * init_scale)``
         (k from 0: ``lr^2`` for the seed's first layer, ``lr`` for its second)."""
         if self.config.update != "clipped-sgd":
-            return super().make_optimizer(train_config)
+            return None
         layers = len(self.network.layers)
         scale = self.config.init_scale
         return ClippedSGD(

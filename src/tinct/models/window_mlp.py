@@ -7,7 +7,7 @@ minimises seed 000's cost
 
     J = 1/(2m) sum_i sum_c (y_ic - t_ic)^2 + lambda/(2m) sum ||W||^2       (m = batch size)
 
-over all windows of all training images, with :mod:`tinct.nn` (hand-written backprop).
+over all windows of all training images, with :mod:`tinct.numpynet` (hand-written backprop).
 
 Gray input: the gray value of the pixel's lightness, ``tinct.color.lightness_to_gray(L)``
 (the sRGB value in [0, 1] of the neutral colour with that L). A grayscale photo's own pixel
@@ -35,7 +35,7 @@ from tinct.color import lab_to_rgb_torch, lightness_to_gray, rgb_to_lab_torch
 from tinct.models.base import check_lightness_batch
 from tinct.models.numpy_base import NumpyColorModel, check_mlp_config, initialisation_seed
 from tinct.models.registry import register_model
-from tinct.nn import Network
+from tinct.numpynet import Network
 
 __all__ = ["WindowMLP", "context_windows"]
 

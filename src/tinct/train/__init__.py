@@ -9,10 +9,11 @@ The command line is ``tinct train`` (``tinct train --help``); docs/training.md e
 run folder, presets, ``--set`` overrides, resuming and ``torchrun``.
 """
 
-from tinct.train.config import (
+from tinct.train.settings import (
     ConfigError,
     RunConfig,
     TrainConfig,
+    TrainError,
     apply_overrides,
     list_presets,
     load_preset,
@@ -20,7 +21,10 @@ from tinct.train.config import (
     resolve_run_config,
 )
 from tinct.train.schedule import EpochDecision, LearningRateSchedule
-from tinct.train.trainer import RUN_FILES, TrainError, TrainResult, build_optimizer, check_run_dir, prepare_run_dir, train
+from tinct.train.run_folder import RUN_FILES, check_run_dir, prepare_run_dir
+from tinct.train.run_setup import TrainResult
+from tinct.train.torch_loop import build_optimizer
+from tinct.train.trainer import train
 
 __all__ = [
     "ConfigError",

@@ -1,20 +1,23 @@
 """Learning-rate schedules and stopping rules, as plain state that survives a resume.
 
-The schedule gives a *factor* on each optimiser parameter group's initial learning rate,
-so one schedule drives every optimiser of a model (a GAN's generator and discriminator
-keep their own base rates):
+The one schedule of both training loops: the torch loop asks it per optimisation step
+(``steps_per_epoch`` steps an epoch), the NumPy loop per epoch (``steps_per_epoch=1``, so a
+"step" is an epoch). It gives the learning rate of a parameter group from the group's base
+rate, so one schedule drives every optimiser of a model (a GAN's generator and
+discriminator keep their own base rates); :meth:`LearningRateSchedule.factor` is that rate
+for a base of 1:
 
     ``none``            1 (plus warm-up)
     ``cosine``          half a cosine from 1 at step 0 to ``min_lr / lr`` at the last step
     ``step``            ``lr_decay ** (epoch // step_epochs)``
     ``plateau-rounds``  seed 000's rule: train until the validation loss has not improved for
                         ``patience`` epochs, then divide the learning rate by 10
-                        (``lr_decay``) and start the next round; after ``rounds`` rounds, stop.
+                        (``1 / lr_decay``) and start the next round; after ``rounds`` rounds, stop.
 
 Early stopping (``early_stopping`` epochs without a better validation loss) works with any
 schedule. "Better" means strictly lower than the best validation loss of the run so far.
 
->>> from tinct.train.config import TrainConfig
+>>> from tinct.train.settings import TrainConfig
 >>> s = LearningRateSchedule(TrainConfig(schedule="plateau-rounds", patience=1, rounds=2), 10)
 >>> [s.end_epoch(v).stop for v in (1.0, 1.0, 1.0)]
 [False, False, True]
@@ -28,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from tinct.train.config import TrainConfig
+from tinct.train.settings import TrainConfig
 
 __all__ = ["LearningRateSchedule", "EpochDecision"]
 
@@ -59,10 +62,14 @@ class LearningRateSchedule:
         self.stopped = ""  # why a stopping rule ended the run ("" while it runs); the epoch budget is the trainer's
 
     # -- learning rate ---------------------------------------------------------------------
-    def factor(self, global_step: int) -> float:
-        """Multiplier on the initial learning rate for optimisation step ``global_step`` (0-based)."""
+    def learning_rate(self, base_lr: float, global_step: int) -> float:
+        """The learning rate of step ``global_step`` (0-based) for a group whose base rate is ``base_lr``."""
         c = self.config
         warmup = min(1.0, (global_step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
+        if c.schedule == "plateau-rounds":
+            # Divided by 1 / lr_decay per round, as seed 000 wrote it (lr / 10, not lr * 0.1:
+            # the two differ in the last bit).
+            return base_lr * warmup / (1.0 / c.lr_decay) ** (self.round - 1)
         if c.schedule == "cosine":
             total = max(1, c.epochs * self.steps_per_epoch - 1)
             progress = min(1.0, global_step / total)
@@ -70,13 +77,20 @@ class LearningRateSchedule:
             scale = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
         elif c.schedule == "step":
             scale = c.lr_decay ** (global_step // self.steps_per_epoch // c.step_epochs)
-        elif c.schedule == "plateau-rounds":
-            scale = c.lr_decay ** (self.round - 1)
         else:
             scale = 1.0
-        return warmup * scale
+        return base_lr * (warmup * scale)
+
+    def factor(self, global_step: int) -> float:
+        """Multiplier on the base learning rate for optimisation step ``global_step`` (0-based)."""
+        return self.learning_rate(1.0, global_step)
 
     # -- end of epoch ----------------------------------------------------------------------
+    def start_from(self, initial_loss: float) -> None:
+        """Count the initial weights as epoch 0 (the NumPy loop): the first epoch must beat
+        ``initial_loss`` to count as an improvement (a NaN counts as no loss at all)."""
+        self.best_val_loss = initial_loss if not math.isnan(initial_loss) else math.inf
+
     def end_epoch(self, val_loss: float) -> EpochDecision:
         """Record one finished epoch's validation loss; decide on rounds and stopping."""
         c = self.config

@@ -13,7 +13,7 @@ Note the weight layout is (in_features, out_features), the transpose of ``torch.
 :meth:`Network.load_state_dict` checks shapes and names the expected one when they differ.
 
 The objective minimised by :meth:`Network.train_step` and checked by
-:mod:`tinct.nn.gradcheck` is ``data loss + L2 penalty`` (biases are never regularised):
+:mod:`tinct.numpynet.gradients` is ``data loss + L2 penalty`` (biases are never regularised):
 
 * ``l2_divide_by_batch=False`` (default): penalty ``lambda/2 * sum ||W||^2``, gradient
   ``+ lambda * W``.
@@ -21,7 +21,7 @@ The objective minimised by :meth:`Network.train_step` and checked by
   ``+ lambda * W / N``; this is seed 000's cost ``J`` (its ``lambda = 1e-4`` with batch
   1024 is therefore ~1e-7 in the default convention).
 
-See :mod:`tinct.nn.losses` for the exact data-loss formulas.
+See :mod:`tinct.numpynet.losses` for the exact data-loss formulas.
 
 ``straight_through=True`` reproduces seed 003's backpropagation, which took the derivative of
 every activation as 1 ("For simplicity, we assumed that the derivative of ReLU = 1
@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from tinct.nn.activations import Activation, Identity, get_activation
-from tinct.nn.losses import Loss, get_loss
-from tinct.nn.optimizers import Adam, Optimizer
+from tinct.numpynet.activations import Activation, Identity, get_activation
+from tinct.numpynet.losses import Loss, get_loss
+from tinct.numpynet.optimizers import Adam, Optimizer
 
 __all__ = ["DenseLayer", "Network", "INITIALISATIONS"]
 
@@ -124,6 +124,52 @@ def _initial_weight(
     return weight.astype(dtype)
 
 
+def _check_settings(
+    init: str, init_scale: float, l2_lambda: float, dtype: np.dtype, straight_through: bool, loss: Loss
+) -> None:
+    """ValueError naming the first :class:`Network` argument that cannot be used."""
+    if init not in INITIALISATIONS:
+        raise ValueError(f"init must be one of {', '.join(INITIALISATIONS)}, got {init!r}")
+    if not np.isfinite(init_scale) or init_scale <= 0:
+        raise ValueError(f"init_scale must be a finite number > 0, got {init_scale!r}")
+    if not np.isfinite(l2_lambda) or l2_lambda < 0:
+        raise ValueError(f"l2_lambda must be a finite number >= 0, got {l2_lambda!r}")
+    if dtype not in _SUPPORTED_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if straight_through and loss.name == "cross_entropy":
+        raise ValueError(
+            "straight_through is seed 003's shortcut for squared errors; it has no meaning with cross_entropy"
+        )
+
+
+def _initial_layers(network: "Network", rng: np.random.Generator) -> list[DenseLayer]:
+    """The layers of ``network`` (sizes, activations, dtype, init settings) with fresh weights
+    drawn from ``rng`` in layer order and zero biases."""
+    sizes, ceiling = network.layer_sizes, network.activation_ceiling
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        is_output = index == len(sizes) - 2
+        activation = get_activation(network.output_activation_name if is_output else network.hidden_activation_name, ceiling)
+        weight = _initial_weight(fan_in, fan_out, activation.name, rng, network.dtype, network.init, network.init_scale)
+        bias = np.zeros(fan_out, dtype=network.dtype) if network.bias else None
+        layers.append(DenseLayer(weight=weight, bias=bias, activation=activation))
+    return layers
+
+
+def _checked_array(name: str, value: Any, target: np.ndarray) -> np.ndarray:
+    """``value`` (an array, or a CPU torch tensor) as an array of ``target``'s shape; ValueError naming ``name``."""
+    if hasattr(value, "detach"):
+        value = value.detach()
+    if hasattr(value, "cpu"):
+        value = value.cpu()
+    array = np.asarray(value)
+    if array.shape != target.shape:
+        raise ValueError(
+            f"{name} has shape {array.shape}, expected {target.shape} (weights are stored as (fan_in, fan_out))"
+        )
+    return array
+
+
 class Network:
     """Multi-layer perceptron: dense layers, one hidden activation, one output activation.
 
@@ -169,26 +215,14 @@ class Network:
         straight_through: bool = False,
     ) -> None:
         self.layer_sizes = _validate_layer_sizes(layer_sizes)
-        if init not in INITIALISATIONS:
-            raise ValueError(f"init must be one of {', '.join(INITIALISATIONS)}, got {init!r}")
-        if not np.isfinite(init_scale) or init_scale <= 0:
-            raise ValueError(f"init_scale must be a finite number > 0, got {init_scale!r}")
-        if not np.isfinite(l2_lambda) or l2_lambda < 0:
-            raise ValueError(f"l2_lambda must be a finite number >= 0, got {l2_lambda!r}")
         self.dtype = np.dtype(dtype)
-        if self.dtype not in _SUPPORTED_DTYPES:
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.loss_function: Loss = get_loss(loss)
+        _check_settings(init, init_scale, l2_lambda, self.dtype, straight_through, self.loss_function)
         self.hidden_activation_name = hidden_activation
         self.output_activation_name = output_activation
-        self.loss_function: Loss = get_loss(loss)
         self.activation_ceiling = float(activation_ceiling)
-        output_activation_function = get_activation(output_activation, self.activation_ceiling)
-        self.loss_function.check_output_activation(output_activation_function)
+        self.loss_function.check_output_activation(get_activation(output_activation, self.activation_ceiling))
         get_activation(hidden_activation, self.activation_ceiling)  # validate the name even without hidden layers
-        if straight_through and self.loss_function.name == "cross_entropy":
-            raise ValueError(
-                "straight_through is seed 003's shortcut for squared errors; it has no meaning with cross_entropy"
-            )
         self.bias = bool(bias)
         self.init = init
         self.init_scale = float(init_scale)
@@ -196,22 +230,7 @@ class Network:
         self.l2_lambda = float(l2_lambda)
         self.l2_divide_by_batch = bool(l2_divide_by_batch)
         self.optimizer: Optimizer = optimizer if optimizer is not None else Adam(learning_rate=1e-3)
-
-        rng = np.random.default_rng(seed)
-        layer_count = len(self.layer_sizes) - 1
-        self.layers: list[DenseLayer] = []
-        for index, (fan_in, fan_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
-            is_output = index == layer_count - 1
-            activation = (
-                output_activation_function if is_output else get_activation(hidden_activation, self.activation_ceiling)
-            )
-            self.layers.append(
-                DenseLayer(
-                    weight=_initial_weight(fan_in, fan_out, activation.name, rng, self.dtype, init, self.init_scale),
-                    bias=np.zeros(fan_out, dtype=self.dtype) if self.bias else None,
-                    activation=activation,
-                )
-            )
+        self.layers: list[DenseLayer] = _initial_layers(self, np.random.default_rng(seed))
         self._cache: _ForwardCache | None = None
 
     # ------------------------------------------------------------------ description
@@ -293,20 +312,7 @@ class Network:
             raise ValueError(
                 f"state dict does not match {self!r}: missing keys {missing}, unexpected keys {unexpected}"
             )
-        converted: dict[str, np.ndarray] = {}
-        for name, target in zip(expected, self.parameters()):
-            value = state[name]
-            if hasattr(value, "detach"):
-                value = value.detach()
-            if hasattr(value, "cpu"):
-                value = value.cpu()
-            array = np.asarray(value)
-            if array.shape != target.shape:
-                raise ValueError(
-                    f"{name} has shape {array.shape}, expected {target.shape} "
-                    "(weights are stored as (fan_in, fan_out))"
-                )
-            converted[name] = array
+        converted = {name: _checked_array(name, state[name], target) for name, target in zip(expected, self.parameters())}
         # Copy only after every entry has been validated, so a bad dict leaves us untouched.
         for name, target in zip(expected, self.parameters()):
             target[...] = converted[name]

@@ -8,7 +8,7 @@ sigmoid / tanh / softmax need not recompute it) and the upstream gradient
 
 Softmax is applied per row (over the D units of one sample); its backward pass is the
 exact Jacobian-vector product, so it can be combined with any loss. For the usual pairing
-with cross-entropy, :mod:`tinct.nn.losses` provides a fused, numerically stable version
+with cross-entropy, :mod:`tinct.numpynet.losses` provides a fused, numerically stable version
 that never goes through this Jacobian.
 """
 

@@ -34,6 +34,7 @@ from tinct.errors import TinctError
 
 __all__ = [
     "ConfigError",
+    "TrainError",
     "TrainConfig",
     "RunConfig",
     "OPTIMIZERS",
@@ -55,6 +56,10 @@ _SECTION_ALIASES = {"model": "model_config", "model_config": "model_config", "tr
 
 class ConfigError(TinctError, ValueError):
     """A configuration value or key that cannot be used; the message names it."""
+
+
+class TrainError(TinctError, ValueError):
+    """A problem with the run the user asked for (message is one line, ready to print)."""
 
 
 @dataclass
@@ -433,11 +438,13 @@ def _fit_training_size(name: str, model_config: dict[str, Any], data: dict[str, 
 def _check_train_for_model(name: str, train: TrainConfig) -> None:
     """Train settings a model family refuses (NumPy models: ``weight_decay``, ``grad_clip``, ...)."""
     from tinct.models import model_class
+    from tinct.models.numpy_base import NumpyColorModel
 
-    check = getattr(model_class(name), "check_train_config", None)
-    if check is not None:
+    if issubclass(model_class(name), NumpyColorModel):
+        from tinct.train.numpy_loop import check_train_config
+
         try:
-            check(train)
+            check_train_config(train)
         except ValueError as exc:
             raise ConfigError(f"model {name!r}: {exc}") from None
 

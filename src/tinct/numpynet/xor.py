@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinct.nn.network import Network
-from tinct.nn.optimizers import Adam
+from tinct.numpynet.network import Network
+from tinct.numpynet.optimizers import Adam
 
 __all__ = [
     "XOR_INPUTS",
@@ -149,7 +149,7 @@ def run_xor(
         seed: weight-initialisation seed of the first attempt.
         max_iters: iteration budget per attempt.
         learning_rate: Adam step size.
-        l2_lambda: L2 strength (plain convention, see :mod:`tinct.nn.network`).
+        l2_lambda: L2 strength (plain convention, see :mod:`tinct.numpynet.network`).
         target_error: convergence threshold on the mean squared error over the 4 points.
         max_attempts: number of seeds tried at most.
 

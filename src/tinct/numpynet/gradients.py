@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinct.nn.activations import ACTIVATION_NAMES
-from tinct.nn.network import Network
+from tinct.numpynet.activations import ACTIVATION_NAMES
+from tinct.numpynet.network import Network
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -209,6 +209,24 @@ def _random_targets(network: Network, batch_size: int, rng: np.random.Generator)
     return rng.uniform(0.0, 1.0, size=(batch_size, network.output_size))
 
 
+def _checkable_network(
+    layer_sizes: tuple[int, ...], settings: dict, batch_size: int, kink_margin: float, step: float,
+    rng: np.random.Generator,
+) -> tuple[Network, np.ndarray]:
+    """A float64 network built with ``settings`` (non-zero random biases) and inputs
+    ``(batch_size, D_in)`` away from its kinks; RuntimeError after 20 tries."""
+    for _network_attempt in range(20):
+        network = Network(
+            layer_sizes, seed=int(rng.integers(2**31)), dtype=np.float64, activation_ceiling=_CHECK_CEILING, **settings
+        )
+        for layer in network.layers:
+            layer.bias[...] = rng.normal(0.2, 0.5, size=layer.bias.shape)
+        x = _random_inputs(network, batch_size, kink_margin, rng)
+        if x is not None:
+            return network, x
+    raise RuntimeError(f"no usable weights/inputs found for {network!r} with step {step}")
+
+
 def check_all_configurations(
     seed: int = 0,
     step: float = DEFAULT_STEP,
@@ -245,25 +263,11 @@ def check_all_configurations(
 
     results: list[GradientCheckResult] = []
     for (hidden, output, loss), (l2_lambda, divide_by_batch) in itertools.product(combinations, l2_settings):
-        for _network_attempt in range(20):
-            network = Network(
-                layer_sizes,
-                hidden_activation=hidden,
-                output_activation=output,
-                loss=loss,
-                l2_lambda=l2_lambda,
-                l2_divide_by_batch=divide_by_batch,
-                seed=int(rng.integers(2**31)),
-                dtype=np.float64,
-                activation_ceiling=_CHECK_CEILING,
-            )
-            for layer in network.layers:
-                layer.bias[...] = rng.normal(0.2, 0.5, size=layer.bias.shape)
-            x = _random_inputs(network, batch_size, kink_margin, rng)
-            if x is not None:
-                break
-        else:
-            raise RuntimeError(f"no usable weights/inputs found for {network!r} with step {step}")
+        settings = dict(
+            hidden_activation=hidden, output_activation=output, loss=loss, l2_lambda=l2_lambda,
+            l2_divide_by_batch=divide_by_batch,
+        )  # fmt: skip
+        network, x = _checkable_network(layer_sizes, settings, batch_size, kink_margin, step, rng)
         y = _random_targets(network, batch_size, rng)
         l2_text = f"l2={l2_lambda:g}" + ("/N" if divide_by_batch else "")
         configuration = f"{list(layer_sizes)} hidden={hidden} output={output} loss={loss} {l2_text}"

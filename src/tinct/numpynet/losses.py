@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tinct.nn.activations import Activation, log_softmax
+from tinct.numpynet.activations import Activation, log_softmax
 
 __all__ = [
     "LOSS_NAMES",

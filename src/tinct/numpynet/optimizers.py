@@ -13,7 +13,7 @@ Adam follows Kingma & Ba (2014), Algorithm 1, with bias correction::
     p <- p - lr * m_hat / (sqrt(v_hat) + eps)
 
 ``reset()`` forgets the moments and the step counter (seed 000 resets Adam at every
-learning-rate round; see :func:`tinct.nn.schedule.fit_with_lr_rounds`). ``state_dict()`` /
+learning-rate round; see :mod:`tinct.train.numpy_loop`). ``state_dict()`` /
 ``load_state_dict()`` save and restore the learning rate and that state (copies), so a
 resumed run takes exactly the steps an uninterrupted one would.
 """
