@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Re-make docs/leaderboard.md's table: one fixed-step training per row, then one `tinct compare`
+# on cbsd68 (benchmark only; no row trains on it). Issue 20.
+#
+#   nohup bash bench/leaderboard.sh > runs/leaderboard2/log.txt 2>&1 &
+#
+# Every training runs the code of the commit checked out (HEAD, copied to $OUT/src-<commit>
+# with `git archive`, so uncommitted edits in src/ cannot change a row), one after another, at
+# `nice -n 5`, with 1 torch thread, a fixed seed and a fixed number of steps. Each command's
+# wall time is logged as "WALL <row> <seconds> rc=<code>". Rows:
+#   improved presets: unet-cpu pix2pix-cpu zhang16-cpu palette-mlp palette-cnn fc-image window-mlp
+#   write-up-faithful: unet-relu pix2pix palette-mlp-one-photo-palette palette-cnn-one-photo-palette
+#                      fc-image-clipped-sgd (window-mlp is both)
+#   palette-cnn is trained twice with the identical command (palette-cnn-repro): the SHA-256 of
+#   the two best.safetensors tells whether training is bit-reproducible.
+# The palette checkpoints are scored twice: <row>-argmax (the checkpoint as trained) and
+# <row>-expectation (the same weights, header setting model decode "expectation").
+# The compare waits for /work/notes/v2-installed (the new tinct-v2 weights) until $V2_DEADLINE
+# and runs without tinct-v2 if it never appears.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/leaderboard2}
+REPORT=${REPORT:-reports/leaderboard2}
+CUTOFF=${CUTOFF:-19:25}          # UTC: start no training after this (the compare needs the rest)
+V2_DEADLINE=${V2_DEADLINE:-19:40} # UTC: stop waiting for the new tinct-v2 weights
+V2_FLAG=${V2_FLAG:-/work/notes/v2-installed}
+M=$OUT/models
+mkdir -p "$OUT" "$M"
+
+COMMIT=$(git rev-parse HEAD)
+SRC=$PWD/$OUT/src-$COMMIT
+if [ ! -d "$SRC/src/tinct" ]; then
+    mkdir -p "$SRC" && git archive "$COMMIT" src | tar -x -C "$SRC"
+fi
+echo "commit $COMMIT; training code: $SRC/src; $(date -u +%FT%TZ)"
+echo "python $(.venv/bin/python -c 'import sys, torch, numpy; print(sys.version.split()[0], "torch", torch.__version__, "numpy", numpy.__version__)')"
+
+DATA=(--data caltech101:../shared/data/caltech101 ../shared/data/sun80 ../shared/data/urban100
+      --set data.cache_dir=cache --set data.cache_side=144 --set data.crops_per_large_image=8
+      --set 'data.exclude=["caltech101/sunflower/image_0001.jpg","caltech101/ferry/image_0001.jpg","caltech101/strawberry/image_0001.jpg","caltech101/bonsai/image_0005.jpg","caltech101/rooster/image_0002.jpg"]')
+COMMON=(--set train.threads=1 --set train.seed=0 --set train.max_val_images=128 --no-progress --overwrite)
+
+# train ROW PRESET EPOCHS STEPS_PER_EPOCH [extra --set ...]: one row, timed, best.safetensors
+# copied to $M/ROW.safetensors.
+train() {
+    local row=$1 preset=$2 epochs=$3 steps=$4
+    shift 4
+    if [[ $(date -u +%H:%M) > $CUTOFF ]]; then echo "SKIP $row: past $CUTOFF UTC"; return; fi
+    echo "== $row: $(date -u +%T) tinct train --preset $preset epochs=$epochs steps/epoch=$steps $*"
+    local t0=$SECONDS
+    PYTHONPATH=$SRC/src nice -n 5 .venv/bin/tinct train --preset "$preset" "${DATA[@]}" --out "$OUT/$row" \
+        "${COMMON[@]}" --set train.epochs="$epochs" --set train.max_steps_per_epoch="$steps" "$@" \
+        > "$OUT/$row.log" 2>&1
+    local rc=$?
+    echo "WALL $row $((SECONDS - t0)) rc=$rc"
+    tail -n 3 "$OUT/$row.log"
+    [ -f "$OUT/$row/best.safetensors" ] && cp "$OUT/$row/best.safetensors" "$M/$row.safetensors"
+}
+
+# decode_copies ROW: $M/ROW-argmax (as trained) and $M/ROW-expectation (header config.decode changed;
+# tensors unchanged), then drop $M/ROW so that every palette row says its decoding.
+decode_copies() {
+    local row=$1
+    [ -f "$M/$row.safetensors" ] || return
+    mv "$M/$row.safetensors" "$M/$row-argmax.safetensors"
+    PYTHONPATH=$SRC/src .venv/bin/python - "$M/$row-argmax.safetensors" "$M/$row-expectation.safetensors" <<'EOF'
+import json, sys
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+src, dst = sys.argv[1:]
+with safe_open(src, "pt") as handle:
+    metadata = handle.metadata()
+info = json.loads(metadata["tinct"])
+assert info["config"]["decode"] == "argmax", info["config"]["decode"]
+info["config"]["decode"] = "expectation"
+save_file(load_file(src), dst, metadata={**metadata, "tinct": json.dumps(info, sort_keys=True)})
+EOF
+}
+
+# The NumPy rows (window-mlp, fc-image*) read whole photos at 32 px (one tile per photo, the
+# closest thing to the write-ups' small whole images); fc-image shrinks them to 16x16 itself.
+SMALL=(--set data.size=32 --set data.cache_side=32 --set data.random_crop=false
+       --set data.crops_per_large_image=1 --set data.build_workers=1)
+
+# row                            preset                      epochs steps/epoch  row-specific settings
+train palette-cnn                palette-cnn                    2 30  --set model.input_size=144
+train palette-cnn-repro          palette-cnn                    2 30  --set model.input_size=144
+train palette-cnn-one-photo-palette palette-cnn-one-photo-palette 2 30 --set model.input_size=144
+train palette-mlp                palette-mlp                    2 12  --set model.input_size=144
+train palette-mlp-one-photo-palette palette-mlp-one-photo-palette 2 12 --set model.input_size=144
+train unet-cpu                   unet-cpu                       2 24
+train unet-relu                  unet-relu                      1 3  --set train.max_val_images=32 --set data.size=128 --set model.input_size=128 \
+    --set data.val_fraction=0.05
+train pix2pix-cpu                pix2pix-cpu                    2 12
+train pix2pix                    pix2pix                        1 3  --set train.max_val_images=32
+train zhang16-cpu                zhang16-cpu                    2 6
+train window-mlp                 window-mlp                     3 6900 "${SMALL[@]}"
+train fc-image                   fc-image                       2 140  "${SMALL[@]}"
+train fc-image-clipped-sgd       fc-image-clipped-sgd           2 140  "${SMALL[@]}" \
+    --set data.max_images=null --set data.val_fraction=0.05
+
+for row in palette-cnn palette-cnn-repro palette-cnn-one-photo-palette palette-mlp palette-mlp-one-photo-palette; do
+    decode_copies "$row"
+done
+echo "== SHA-256 of every checkpoint"
+(cd "$M" && sha256sum ./*.safetensors)
+echo "== reproducibility: palette-cnn trained twice"
+sha256sum "$OUT/palette-cnn/best.safetensors" "$OUT/palette-cnn-repro/best.safetensors"
+
+# The compare: shipped models, then each write-up-faithful row beside its improved one.
+while [ ! -e "$V2_FLAG" ] && [[ $(date -u +%H:%M) < $V2_DEADLINE ]]; do sleep 20; done
+SHIPPED=(tinct-v1 tinct-v0)
+if [ -e "$V2_FLAG" ]; then SHIPPED=(tinct-v2 "${SHIPPED[@]}"); else echo "NOTE: $V2_FLAG absent at $V2_DEADLINE: no tinct-v2 row"; fi
+ROWS=()
+for row in unet-cpu unet-relu pix2pix-cpu pix2pix zhang16-cpu \
+        palette-mlp-argmax palette-mlp-expectation palette-mlp-one-photo-palette-argmax \
+        palette-mlp-one-photo-palette-expectation palette-cnn-argmax palette-cnn-expectation \
+        palette-cnn-repro-argmax palette-cnn-repro-expectation \
+        palette-cnn-one-photo-palette-argmax palette-cnn-one-photo-palette-expectation \
+        window-mlp fc-image fc-image-clipped-sgd; do
+    case $row in palette-cnn-repro-*)  # only scored when the re-training is not bit-identical
+        cmp -s "$OUT/palette-cnn/best.safetensors" "$OUT/palette-cnn-repro/best.safetensors" && continue;;
+    esac
+    [ -f "$M/$row.safetensors" ] && ROWS+=("$M/$row.safetensors")
+done
+echo "== compare $(date -u +%T): code $(git rev-parse HEAD), uncommitted in src: $(git status --short src | wc -l) files"
+t0=$SECONDS
+nice -n 5 .venv/bin/tinct compare --models "${SHIPPED[@]}" "${ROWS[@]}" \
+    --data ../shared/data/cbsd68 --out "$REPORT" --threads 1 --no-progress
+rc=$?
+echo "WALL compare $((SECONDS - t0)) rc=$rc"
+echo "done $(date -u +%FT%TZ)"
