@@ -11,8 +11,8 @@
 #   improved presets: unet-cpu pix2pix-cpu zhang16-cpu palette-mlp palette-cnn fc-image window-mlp
 #   write-up-faithful: unet-relu pix2pix palette-mlp-one-photo-palette palette-cnn-one-photo-palette
 #                      fc-image-clipped-sgd (window-mlp is both)
-#   palette-cnn is trained twice with the identical command (palette-cnn-repro): the SHA-256 of
-#   the two best.safetensors tells whether training is bit-reproducible.
+#   palette-cnn is trained twice with the identical command (palette-cnn-repro, scored as its own
+#   row): the SHA-256 of the two best.safetensors' tensors tells whether training is bit-reproducible.
 # The palette checkpoints are scored twice: <row>-argmax (the checkpoint as trained) and
 # <row>-expectation (the same weights, header setting model decode "expectation").
 # The compare waits for /work/notes/v2-installed (the new tinct-v2 weights) until $V2_DEADLINE
@@ -20,7 +20,7 @@
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/leaderboard2}
-REPORT=${REPORT:-reports/leaderboard2}
+REPORT=${REPORT:-reports/leaderboard2/compare}
 CUTOFF=${CUTOFF:-19:25}          # UTC: start no training after this (the compare needs the rest)
 V2_DEADLINE=${V2_DEADLINE:-19:40} # UTC: stop waiting for the new tinct-v2 weights
 V2_FLAG=${V2_FLAG:-/work/notes/v2-installed}
@@ -82,30 +82,45 @@ EOF
 SMALL=(--set data.size=32 --set data.cache_side=32 --set data.random_crop=false
        --set data.crops_per_large_image=1 --set data.build_workers=1)
 
+# Step budgets: about 100 s of training loop each at the speeds measured on 2026-12-02 18:45 UTC
+# (a first pass of this script with tiny budgets); the large write-up-faithful U-Nets get the
+# same time, so far fewer steps.
 # row                            preset                      epochs steps/epoch  row-specific settings
-train palette-cnn                palette-cnn                    2 30  --set model.input_size=144
-train palette-cnn-repro          palette-cnn                    2 30  --set model.input_size=144
-train palette-cnn-one-photo-palette palette-cnn-one-photo-palette 2 30 --set model.input_size=144
-train palette-mlp                palette-mlp                    2 12  --set model.input_size=144
-train palette-mlp-one-photo-palette palette-mlp-one-photo-palette 2 12 --set model.input_size=144
-train unet-cpu                   unet-cpu                       2 24
-train unet-relu                  unet-relu                      1 3  --set train.max_val_images=32 --set data.size=128 --set model.input_size=128 \
+train palette-cnn                palette-cnn                    4 140 --set model.input_size=144
+train palette-cnn-repro          palette-cnn                    4 140 --set model.input_size=144
+train palette-cnn-one-photo-palette palette-cnn-one-photo-palette 4 140 --set model.input_size=144
+train palette-mlp                palette-mlp                    4 45  --set model.input_size=144
+train palette-mlp-one-photo-palette palette-mlp-one-photo-palette 4 45 --set model.input_size=144
+train unet-cpu                   unet-cpu                       4 128
+train unet-relu                  unet-relu                      2 20  --set data.size=128 --set model.input_size=128 \
     --set data.val_fraction=0.05
-train pix2pix-cpu                pix2pix-cpu                    2 12
-train pix2pix                    pix2pix                        1 3  --set train.max_val_images=32
-train zhang16-cpu                zhang16-cpu                    2 6
-train window-mlp                 window-mlp                     3 6900 "${SMALL[@]}"
-train fc-image                   fc-image                       2 140  "${SMALL[@]}"
-train fc-image-clipped-sgd       fc-image-clipped-sgd           2 140  "${SMALL[@]}" \
+train pix2pix-cpu                pix2pix-cpu                    4 64
+train pix2pix                    pix2pix                        2 13
+train zhang16-cpu                zhang16-cpu                    4 30
+train window-mlp                 window-mlp                    40 6900 "${SMALL[@]}"
+train fc-image                   fc-image                      20 140  "${SMALL[@]}"
+train fc-image-clipped-sgd       fc-image-clipped-sgd          20 140  "${SMALL[@]}" \
     --set data.max_images=null --set data.val_fraction=0.05
 
-for row in palette-cnn palette-cnn-repro palette-cnn-one-photo-palette palette-mlp palette-mlp-one-photo-palette; do
+for row in palette-cnn palette-cnn-one-photo-palette palette-mlp palette-mlp-one-photo-palette; do
     decode_copies "$row"
 done
-echo "== SHA-256 of every checkpoint"
-(cd "$M" && sha256sum ./*.safetensors)
-echo "== reproducibility: palette-cnn trained twice"
-sha256sum "$OUT/palette-cnn/best.safetensors" "$OUT/palette-cnn-repro/best.safetensors"
+# weights_sha FILE...: SHA-256 of the file, and of its tensor bytes only (everything after the
+# safetensors header). The header also records the run's wall-clock seconds, so two bit-identical
+# trainings give different file hashes but the same weights hash.
+weights_sha() {
+    .venv/bin/python - "$@" <<'EOF'
+import hashlib, struct, sys
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    (length,) = struct.unpack("<Q", data[:8])
+    print(hashlib.sha256(data).hexdigest(), hashlib.sha256(data[8 + length:]).hexdigest(), path)
+EOF
+}
+echo "== SHA-256 of every checkpoint: file, tensors"
+weights_sha "$M"/*.safetensors
+echo "== reproducibility: palette-cnn trained twice (file, tensors)"
+weights_sha "$OUT/palette-cnn/best.safetensors" "$OUT/palette-cnn-repro/best.safetensors"
 
 # The compare: shipped models, then each write-up-faithful row beside its improved one.
 while [ ! -e "$V2_FLAG" ] && [[ $(date -u +%H:%M) < $V2_DEADLINE ]]; do sleep 20; done
@@ -115,12 +130,9 @@ ROWS=()
 for row in unet-cpu unet-relu pix2pix-cpu pix2pix zhang16-cpu \
         palette-mlp-argmax palette-mlp-expectation palette-mlp-one-photo-palette-argmax \
         palette-mlp-one-photo-palette-expectation palette-cnn-argmax palette-cnn-expectation \
-        palette-cnn-repro-argmax palette-cnn-repro-expectation \
+        palette-cnn-repro \
         palette-cnn-one-photo-palette-argmax palette-cnn-one-photo-palette-expectation \
         window-mlp fc-image fc-image-clipped-sgd; do
-    case $row in palette-cnn-repro-*)  # only scored when the re-training is not bit-identical
-        cmp -s "$OUT/palette-cnn/best.safetensors" "$OUT/palette-cnn-repro/best.safetensors" && continue;;
-    esac
     [ -f "$M/$row.safetensors" ] && ROWS+=("$M/$row.safetensors")
 done
 echo "== compare $(date -u +%T): code $(git rev-parse HEAD), uncommitted in src: $(git status --short src | wc -l) files"
