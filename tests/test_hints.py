@@ -181,7 +181,7 @@ def test_the_hints_preset_fine_tunes_from_its_automatic_base(tmp_path):
                  "--set", "train.max_steps_per_epoch=2", "--set", "train.samples=1", "--set", "train.tensorboard=false",
                  "--set", "train.statistics_pixels=2000", "--set", "train.threads=1"])
     assert code == 0
-    trained = load(tmp_path / "run" / "last.safetensors")
+    trained, _ = load(tmp_path / "run" / "last.safetensors")
     assert trained.config.hints and trained.hint_branch is not None
     torch.testing.assert_close(trained.encoder._conv_stem.weight, auto.encoder._conv_stem.weight)  # frozen, from the base
     assert trained.hint_branch.project[0].weight.abs().max() > 0  # the hint branch trained
@@ -224,15 +224,67 @@ def test_the_hint_curve_scores_every_count_beside_gray_and_the_automatic_model(t
     _, auto_path = _tiny_auto(tmp_path)
     _, hint_path = _tiny_hint_checkpoint(tmp_path, auto_path)
     rng = np.random.default_rng(0)
-    photos = []
+    (tmp_path / "truths").mkdir()
     for i in range(3):
-        path = tmp_path / f"truth{i}.png"
-        Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(path)
-        photos.append(path)
-    curve = evaluate_hints(str(hint_path), photos, counts=(0, 3), automatic=str(auto_path), progress=False)
+        Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "truths" / f"truth{i}.png")
+    curve = evaluate_hints(str(hint_path), tmp_path / "truths", counts=(0, 3), automatic=str(auto_path), progress=False)
     assert sorted(curve.rows) == [0, 3] and curve.photos == 3
     # The untrained hint model is its base: every count scores exactly as the automatic model.
     assert curve.rows[0] == curve.auto and curve.rows[3] == curve.auto
     assert curve.gray["chroma_ratio"] < 0.01 < curve.auto["chroma_ratio"]
     report = write_hint_report(curve, tmp_path / "report")
     assert (tmp_path / "report" / "hints.png").stat().st_size > 1000 and "| 3 |" in report.read_text()
+
+
+def test_tinct_evaluate_hints_writes_the_curve_and_refuses_a_model_without_hints(tmp_path, capsys):
+    from PIL import Image
+
+    from tinct.cli import main
+
+    _, auto_path = _tiny_auto(tmp_path)
+    _, hint_path = _tiny_hint_checkpoint(tmp_path, auto_path)
+    (tmp_path / "truths").mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (36, 48, 3), dtype=np.uint8)).save(tmp_path / "truths" / f"t{i}.png")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model", str(hint_path), "--data", str(tmp_path / "truths"), "--hints", "3",
+                 "--reference", "truth", "--out", str(out), "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert "| 3 |" in table and "| 100 |" in table and "gray baseline" in table
+    assert json.loads((out / "hints.json").read_text())["reference"] == "truth"
+    assert main(["evaluate", "--model", str(hint_path), "--data", str(tmp_path / "truths"), "--hints", "3",
+                 "--out", str(out)]) == 1  # never overwritten
+    assert "already exists" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(auto_path), "--data", str(tmp_path / "truths"), "--hints", "3",
+                 "--out", str(tmp_path / "other"), "--no-progress"]) == 1
+    assert "takes no hints" in capsys.readouterr().err
+
+
+def test_the_python_api_and_the_command_take_hints_and_a_reference(tmp_path):
+    import tinct
+    from tinct.cli import main
+    from tinct.hints import HINT_MODEL
+
+    gray = np.tile(np.linspace(30, 220, 96, dtype=np.uint8), (64, 1))
+    # The shipped hint model follows a point: the area around a blue hint turns bluer.
+    plain = tinct.colorize(gray)
+    hinted = tinct.colorize(gray, hints=[(20, 30, "#d02020")])
+    want = rgb_to_lab(np.array([[[208, 32, 32]]], np.uint8))[0, 0, 1:]
+    before = np.linalg.norm(rgb_to_lab(plain[25:36, 15:26])[..., 1:].mean(axis=(0, 1)) - want)
+    after = np.linalg.norm(rgb_to_lab(hinted[25:36, 15:26])[..., 1:].mean(axis=(0, 1)) - want)
+    assert after < before - 5, (before, after)  # the colour around a red point moves towards red
+    with pytest.raises(HintError, match=r"hint 1: \(96, 0\) is outside the 96x64 photo"):
+        tinct.colorize(gray, hints=[(96, 0, "#2040e0")])
+    from PIL import Image
+
+    Image.fromarray(gray).save(tmp_path / "old.png")
+    (tmp_path / "old.hints.json").write_text(hints_to_json([Hint(20, 30, (32, 64, 224))], (96, 64)))
+    assert main(["colorize", str(tmp_path / "old.png"), "--hints", str(tmp_path / "old.hints.json"),
+                 "-o", str(tmp_path / "out.png")]) == 0
+    assert (tmp_path / "out.png").exists()
+    (tmp_path / "bad.hints.json").write_text('{"width": 50, "height": 64, "hints": []}')
+    assert main(["colorize", str(tmp_path / "old.png"), "--hints", str(tmp_path / "bad.hints.json"),
+                 "-o", str(tmp_path / "bad.png")]) == 1  # the photo fails, named
+    assert not (tmp_path / "bad.png").exists()
+    assert HINT_MODEL == "tinct-v2-hints"

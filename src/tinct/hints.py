@@ -49,9 +49,14 @@ __all__ = [
     "hints_from_truth",
     "reference_histogram",
     "HINT_PATCH",
+    "HINT_MODEL",
+    "as_hints",
+    "reference_rgb",
+    "colorize_with_hints",
 ]
 
 HINT_PATCH = 3  # a hint covers this many working-resolution pixels square (training used 1-5)
+HINT_MODEL = "tinct-v2-hints"  # the shipped hint model: what "default" means with hints
 
 
 class HintError(TinctError, ValueError):
@@ -146,6 +151,44 @@ def read_hints(path: str | os.PathLike) -> tuple[list[Hint], tuple[int, int] | N
     except json.JSONDecodeError as exc:
         raise HintError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     return parse_hints(data, str(path))
+
+
+def as_hints(value) -> tuple[list[Hint], tuple[int, int] | None, str]:
+    """Hints from what a Python user passes -> ``(hints, (width, height) or None, source name)``:
+    None, a hints JSON file path, a parsed JSON object, or a list of :class:`Hint`,
+    ``{"x", "y", "color"}`` dicts or ``(x, y, color)`` tuples."""
+    if value is None:
+        return [], None, "hints"
+    if isinstance(value, (str, os.PathLike)):
+        hints, size = read_hints(value)
+        return hints, size, str(value)
+    if isinstance(value, dict):
+        hints, size = parse_hints(value)
+        return hints, size, "hints"
+    entries = []
+    for item in value:
+        if isinstance(item, Hint):
+            entries.append(item.to_dict())
+        elif isinstance(item, (tuple, list)) and len(item) == 3:
+            entries.append({"x": item[0], "y": item[1], "color": item[2]})
+        else:
+            entries.append(item)
+    hints, _ = parse_hints(entries)
+    return hints, None, "hints"
+
+
+def reference_rgb(reference) -> np.ndarray | None:
+    """A reference photo as uint8 RGB ``(H, W, 3)``: from a path, a PIL image or an array."""
+    if reference is None:
+        return None
+    if isinstance(reference, (str, os.PathLike)):
+        from tinct.io import read_rgb
+
+        return read_rgb(reference)
+    array = np.asarray(reference.convert("RGB") if hasattr(reference, "convert") else reference)
+    if array.ndim != 3 or array.shape[2] < 3 or array.dtype != np.uint8:
+        raise HintError(f"a reference photo must be uint8 RGB (H, W, 3), got {array.dtype} {array.shape}")
+    return np.ascontiguousarray(array[..., :3])
 
 
 def hints_to_json(hints: Sequence[Hint], size: tuple[int, int] | None = None) -> str:
@@ -248,7 +291,8 @@ def reference_histogram(rgb: np.ndarray, centers, side: int = 256) -> np.ndarray
     return histogram(tensor, torch.as_tensor(centers)).numpy()[0].astype(np.float32)
 
 
-def _hint_model(colorizer):
+def require_hint_model(colorizer):
+    """The colorizer's model if it takes hints (torch engine), else a :class:`HintError`."""
     model = colorizer.model
     if colorizer.engine != "torch" or not getattr(getattr(model, "config", None), "hints", False):
         name = getattr(colorizer, "name", "this model")
@@ -267,7 +311,7 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     """
     import torch
 
-    model = _hint_model(colorizer)
+    model = require_hint_model(colorizer)
     height, width = photo.lightness.shape
     check_hints_fit(hints, width, height, size, source)
     squares, boxes = colorizer.working_squares([photo])
@@ -279,3 +323,23 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     with torch.inference_mode():
         ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
     return colorizer.compose(photo, colorizer.crop_to_content(ab.float().numpy(), boxes)[0])
+
+
+def guided_colorizer(model: str = HINT_MODEL, hints=None, reference=None, threads: int | None = None):
+    """A :class:`tinct.infer.Colorizer` (torch engine) that colours every photo it is given
+    with the same ``hints`` and ``reference`` (as :meth:`tinct.infer.Colorizer.__call__`
+    takes them), so :func:`tinct.batch.colorize_jobs` writes guided photos with its usual
+    rules. A model trained without hints is refused at once."""
+    from tinct.infer import Colorizer, _as_photo
+
+    points, size, source = as_hints(hints)
+    reference = reference_rgb(reference)
+
+    class GuidedColorizer(Colorizer):
+        def colorize_many(self, images):
+            for image in images:
+                yield colorize_with_hints(self, _as_photo(image), points, reference, size, source)
+
+    colorizer = GuidedColorizer(model, threads=threads, batch_size=1, engine="torch")
+    require_hint_model(colorizer)
+    return colorizer

@@ -138,7 +138,8 @@ def model_errors() -> Iterator[None]:
 
 
 def open_model_for_inference(model="default", engine: str = "auto", threads: int = 1) -> tuple:
-    """:func:`tinct.engine.open_model` (the model and the engine that runs it), failing only
+    """:func:`tinct.engine.open_model` (the model, the engine that runs it and its checkpoint's
+    :class:`~tinct.models.CheckpointInfo` or None), failing only
     with a :class:`~tinct.errors.TinctError` (:func:`model_errors`)."""
     with model_errors():
         return open_model(model, engine, threads)
@@ -169,13 +170,15 @@ class Colorizer:
     Attributes:
         model: the torch/NumPy model (engine ``"torch"``) or :class:`tinct.engine.OnnxModel`.
         engine: ``"onnx"`` or ``"torch"``, the engine in use.
+        checkpoint: the :class:`~tinct.models.CheckpointInfo` of the weights (None for a
+            model object).
     """
 
     def __init__(self, model="default", threads: int | None = None, batch_size: int = 4, engine: str = "auto"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.threads = threads or default_threads()
-        self.model, self.engine = open_model_for_inference(model, engine, self.threads)
+        self.model, self.engine, self.checkpoint = open_model_for_inference(model, engine, self.threads)
         if self.engine == "torch" and hasattr(self.model, "eval"):
             self.model.eval()
         self.batch_size = batch_size
@@ -185,10 +188,9 @@ class Colorizer:
     @property
     def name(self) -> str:
         """The weights' name: file stem, or ``run/best`` for a run folder's generic file names."""
-        path = getattr(self.model, "checkpoint_path", None)
-        if path is None:
+        if self.checkpoint is None:
             return self.model.name
-        path = Path(path)
+        path = self.checkpoint.path
         if path.stem in ("best", "last", "model") and path.parent.name:
             return f"{path.parent.name}/{path.stem}"
         return path.stem
@@ -260,13 +262,24 @@ class Colorizer:
         """A :class:`~tinct.io.Photo` -> uint8 RGB ``(H, W, 3)`` at full resolution."""
         return self.compose(photo, self.predict_ab_batch([photo])[0])
 
-    def __call__(self, image) -> np.ndarray:
+    def __call__(self, image, hints=None, reference=None) -> np.ndarray:
         """Colorize a PIL image, a NumPy array (gray, RGB or RGBA), a Photo or an image file path.
 
-        Returns uint8 RGB ``(H, W, 3)``, or RGBA ``(H, W, 4)`` when the input had alpha.
+        ``hints`` (a hint model only, e.g. ``tinct-v2-hints``): point hints, as
+        :class:`tinct.hints.Hint` objects, ``{"x", "y", "color"}`` dicts, ``(x, y, color)``
+        tuples or a hints JSON file; positions in the photo's full-resolution pixels.
+        ``reference``: a colour photo (path, PIL image or uint8 RGB array) whose colours guide
+        the whole result. Returns uint8 RGB ``(H, W, 3)``, or RGBA ``(H, W, 4)`` when the input
+        had alpha.
         """
         photo = _as_photo(image)
-        rgb = self.colorize_photo(photo)
+        if hints is None and reference is None:
+            rgb = self.colorize_photo(photo)
+        else:
+            from tinct.hints import as_hints, colorize_with_hints, reference_rgb
+
+            points, size, source = as_hints(hints)
+            rgb = colorize_with_hints(self, photo, points, reference_rgb(reference), size, source)
         if photo.alpha is not None:
             return np.dstack([rgb, photo.alpha])
         return rgb
@@ -291,11 +304,20 @@ class Colorizer:
 _DEFAULT: dict[tuple[str, str], Colorizer] = {}
 
 
-def colorize(image, model="default", engine: str = "auto") -> np.ndarray:
-    """Colorize one image with a cached :class:`Colorizer` (see :meth:`Colorizer.__call__`)."""
+def colorize(image, model="default", engine: str = "auto", hints=None, reference=None) -> np.ndarray:
+    """Colorize one image with a cached :class:`Colorizer` (see :meth:`Colorizer.__call__`).
+
+    With ``hints`` or a ``reference`` photo, ``model="default"`` means the shipped hint model
+    (:data:`tinct.hints.HINT_MODEL`), run in torch.
+    """
+    if hints is not None or reference is not None:
+        from tinct.hints import HINT_MODEL
+
+        model = HINT_MODEL if isinstance(model, str) and model == "default" else model
+        engine = "torch"
     if not isinstance(model, (str, os.PathLike)):
-        return Colorizer(model, engine=engine)(image)
+        return Colorizer(model, engine=engine)(image, hints, reference)
     key = (str(model), engine)
     if key not in _DEFAULT:
         _DEFAULT[key] = Colorizer(model, engine=engine)
-    return _DEFAULT[key](image)
+    return _DEFAULT[key](image, hints, reference)

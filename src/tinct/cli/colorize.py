@@ -50,6 +50,10 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--hints", metavar="JSON", help="colour points for the one photo given (docs/hints.md); "
+                   "uses the hint model tinct-v2-hints unless --model names another")
+    p.add_argument("--reference", metavar="PHOTO", help="a colour photo whose colours guide every photo "
+                   "(hint model, as --hints)")
     from tinct.cli import colorize_video  # video clips: their options (and their path, in run)
 
     colorize_video.add_arguments(p)
@@ -148,7 +152,7 @@ def _run_photos(args: argparse.Namespace, clip_paths: set[str] = frozenset()) ->
         raise BatchError("no image files found in " + ", ".join(args.inputs))
 
     summary = colorize_jobs(
-        plan, args.model, options, threads=args.threads, engine=args.engine, on_failure=_say,
+        plan, _guided(args, plan) if args.hints or args.reference else args.model, options, threads=args.threads, engine=args.engine, on_failure=_say,
         on_removed=None if args.quiet else lambda path: _say(f"removed {path} (left by an interrupted run)"),
         progress=_progress_bar(args.quiet),
     )  # fmt: skip
@@ -157,3 +161,16 @@ def _run_photos(args: argparse.Namespace, clip_paths: set[str] = frozenset()) ->
         if len(plan.jobs) == 1 and summary.done == 1:
             print(plan.jobs[0].target)
     return 1 if summary.failed else 0
+
+
+def _guided(args: argparse.Namespace, plan):
+    """The hint model with ``--hints``/``--reference`` applied to every photo of ``plan``."""
+    from tinct.errors import TinctError
+    from tinct.hints import HINT_MODEL, guided_colorizer
+
+    if args.hints and len(plan.jobs) != 1:
+        raise TinctError(f"--hints holds points of one photo; got {len(plan.jobs)} photos to colorize")
+    if args.engine == "onnx":
+        raise TinctError("--hints and --reference run the hint model in torch; drop --engine onnx")
+    model = HINT_MODEL if args.model == "default" else args.model
+    return guided_colorizer(model, args.hints, args.reference, threads=args.threads)

@@ -50,6 +50,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--allow-train-data", action="store_true",
                    help="evaluate even on folders the checkpoint records as training data (numbers will flatter)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads for colorization (default: all cores)")
+    hints = p.add_argument_group("hint models (docs/hints.md)")
+    hints.add_argument("--hints", type=int, metavar="N",
+                       help="give a hint model N colour points per photo, sampled from the truth with a fixed seed; "
+                       "the report plots PSNR and CIEDE2000 against 0, 1, 2, 5, 10, 20, 50, 100 and N hints")
+    hints.add_argument("--reference", choices=("truth",), help="truth: also give each photo its truth's colour histogram")
+    hints.add_argument("--seed", type=int, default=0, help="hint sampling seed (default: %(default)s)")
     add_optional_metric_args(p)
     from tinct.cli import evaluate_video  # video clips: their options (and their evaluation, in run)
 
@@ -101,6 +107,8 @@ def run(args) -> int:
     problem = _validate(args)
     if problem:
         return fail(problem, 2)
+    if args.hints is not None or args.reference:
+        return _run_hints(args)
     if args.limit is not None and args.limit < 1:
         return fail(f"--limit must be >= 1, got {args.limit}", 2)
     if args.out is not None and args.out.exists():
@@ -134,4 +142,32 @@ def run(args) -> int:
                 what = side.replace("_", "-")
                 print(f"tinct: warning: {len(names)} unmatched {what} file(s) skipped: {shown}", file=sys.stderr)
     print(f"\nreport: {folder / 'index.html'}")
+    return 0
+
+
+def _run_hints(args) -> int:
+    """``--hints N`` / ``--reference truth``: the hint curve of a hint model beside gray and the
+    automatic default (:mod:`tinct.evaluate.hints`)."""
+    import time
+
+    from tinct.evaluate.hints import HINT_COUNTS, evaluate_hints, hint_table, write_hint_report
+
+    if not args.model:
+        return fail("--hints and --reference score a hint model: give --model M --data DIR", 2)
+    if args.hints is not None and args.hints < 0:
+        return fail(f"--hints must be >= 0, got {args.hints}", 2)
+    counts = sorted(set(HINT_COUNTS) | ({args.hints} if args.hints is not None else set()))
+    if args.hints is None:  # --reference alone: the reference's effect without and with 10 points
+        counts = [0, 10]
+    out = args.out or Path("reports") / f"hints-{Path(str(args.model)).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists():
+        return fail(f"{out}: already exists; reports are never overwritten (choose another --out)")
+    try:
+        curve = evaluate_hints(args.model, args.data, counts, seed=args.seed, reference=args.reference,
+                               allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress)
+        report = write_hint_report(curve, out)
+    except EXPECTED_ERRORS as exc:
+        return fail(expected_error_message(exc))
+    print(hint_table(curve))
+    print(f"\nreport: {report}")
     return 0

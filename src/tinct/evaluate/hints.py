@@ -58,18 +58,22 @@ def _scores(outputs: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, fl
 
 def evaluate_hints(
     model: str,
-    photos: Sequence[str | Path],
+    data: str | Path,
     counts: Sequence[int] = HINT_COUNTS,
     seed: int = 0,
     reference: str | None = None,
     automatic: str = "default",
+    allow_train_data: bool = False,
+    limit: int | None = None,
     progress: bool = True,
 ) -> HintCurve:
     """Score ``model`` (a hint model) with each number of ``counts`` hints per photo.
 
     Args:
         model: shipped name, checkpoint or run folder of a model trained with hints.
-        photos: colour truth photos (never ones the model trained on).
+        data: a folder of colour truth photos, held out from the model's training (a folder
+            it records as training data is refused unless ``allow_train_data``); ``limit``
+            keeps the first photos (sorted by path).
         counts: numbers of hints; each photo's hints for ``n`` are the first ``n`` of one
             sample of ``max(counts)`` (so a larger set adds points to a smaller one).
         seed: the sampling seed (photo ``i`` uses ``seed + i``).
@@ -80,15 +84,23 @@ def evaluate_hints(
 
     from tinct.color import cielab_lightness
     from tinct.evaluate.scoring import gray_baseline
-    from tinct.hints import colorize_with_hints, hints_from_truth
+    from tinct.hints import colorize_with_hints, hints_from_truth, require_hint_model
     from tinct.infer import Colorizer
     from tinct.io import Photo, read_rgb
 
+    from tinct.evaluate.runner import check_held_out
+    from tinct.io import list_images
+
     if reference not in (None, "truth"):
         raise ValueError(f"reference must be 'truth' or None, got {reference!r}")
+    if not counts or min(counts) < 0:
+        raise ValueError(f"numbers of hints must be at least 0, got {list(counts)}")
+    photos = list_images(data)[:limit]
     if not photos:
-        raise ValueError("no photos to evaluate hints on")
+        raise ValueError(f"{data}: no photos to evaluate hints on")
     hinted = Colorizer(model, engine="torch")
+    require_hint_model(hinted)  # before any work
+    check_held_out(Path(data), hinted.checkpoint, hinted.name, allow_train_data)
     auto = Colorizer(automatic)
     truths, grays, autos = [], [], []
     outputs: dict[int, list[np.ndarray]] = {n: [] for n in counts}
