@@ -131,6 +131,7 @@ def make_sandbox(root: Path) -> tuple[Path, Path]:
     work.mkdir(parents=True)
     (work / ".venv").symlink_to(REPO / ".venv", target_is_directory=True)
     _gray_photo(work / "old.jpg", 1)
+    (work / "old.hints.json").write_text('{"hints": [{"x": 3, "y": 4, "color": "#3a6fc4"}, {"x": 9, "y": 2, "color": [200, 40, 35]}]}')
     _gray_photo(work / "a.png", 2)
     _gray_photo(work / "box" / "x" / "y.tif", 3)
     for i in range(3):
