@@ -11,8 +11,8 @@
 #   improved presets: unet-cpu pix2pix-cpu zhang16-cpu palette-mlp palette-cnn fc-image window-mlp
 #   write-up-faithful: unet-relu pix2pix palette-mlp-one-photo-palette palette-cnn-one-photo-palette
 #                      fc-image-clipped-sgd (window-mlp is both)
-#   palette-cnn is trained twice with the identical command (palette-cnn-repro, scored as its own
-#   row): the SHA-256 of the two best.safetensors' tensors tells whether training is bit-reproducible.
+#   palette-cnn is trained twice with the identical command (palette-cnn-repro): the SHA-256 of
+#   the two best.safetensors' tensors tells whether training is bit-reproducible.
 # The palette checkpoints are scored twice: <row>-argmax (the checkpoint as trained) and
 # <row>-expectation (the same weights, header setting model decode "expectation").
 # The compare waits for /work/notes/v2-installed (the new tinct-v2 weights) until $V2_DEADLINE
@@ -24,10 +24,11 @@ REPORT=${REPORT:-reports/leaderboard2/compare}
 CUTOFF=${CUTOFF:-19:25}          # UTC: start no training after this (the compare needs the rest)
 V2_DEADLINE=${V2_DEADLINE:-19:40} # UTC: stop waiting for the new tinct-v2 weights
 V2_FLAG=${V2_FLAG:-/work/notes/v2-installed}
+LIMIT=${LIMIT:-24}               # cbsd68 images scored (sorted by path); 68 = all of them
 M=$OUT/models
 mkdir -p "$OUT" "$M"
 
-COMMIT=$(git rev-parse HEAD)
+COMMIT=${COMMIT:-$(git rev-parse HEAD)}  # the table of 2026-12-02: COMMIT=db903036888d61fb7f2be3bc35a835a28bca0cd2
 SRC=$PWD/$OUT/src-$COMMIT
 if [ ! -d "$SRC/src/tinct" ]; then
     mkdir -p "$SRC" && git archive "$COMMIT" src | tar -x -C "$SRC"
@@ -82,27 +83,28 @@ EOF
 SMALL=(--set data.size=32 --set data.cache_side=32 --set data.random_crop=false
        --set data.crops_per_large_image=1 --set data.build_workers=1)
 
-# Step budgets: about 100 s of training loop each at the speeds measured on 2026-12-02 18:45 UTC
-# (a first pass of this script with tiny budgets); the large write-up-faithful U-Nets get the
-# same time, so far fewer steps.
+# Step budgets (the table of 2026-12-02): sized in a calibration at 18:30 UTC, when a training
+# at nice -5 held both cores and a palette-cnn step took 1.45 s, for 2-3 minutes of loop each; the
+# machine was far less loaded when these ran (18:39-18:49), so most loops took 5-15 s. The large
+# write-up-faithful U-Nets (42-45 M parameters) get 3 steps: they are untrained.
 # row                            preset                      epochs steps/epoch  row-specific settings
-train palette-cnn                palette-cnn                    4 140 --set model.input_size=144
-train palette-cnn-repro          palette-cnn                    4 140 --set model.input_size=144
-train palette-cnn-one-photo-palette palette-cnn-one-photo-palette 4 140 --set model.input_size=144
-train palette-mlp                palette-mlp                    4 45  --set model.input_size=144
-train palette-mlp-one-photo-palette palette-mlp-one-photo-palette 4 45 --set model.input_size=144
-train unet-cpu                   unet-cpu                       4 128
-train unet-relu                  unet-relu                      2 20  --set data.size=128 --set model.input_size=128 \
-    --set data.val_fraction=0.05
-train pix2pix-cpu                pix2pix-cpu                    4 64
-train pix2pix                    pix2pix                        2 13
-train zhang16-cpu                zhang16-cpu                    4 30
-train window-mlp                 window-mlp                    40 6900 "${SMALL[@]}"
-train fc-image                   fc-image                      20 140  "${SMALL[@]}"
-train fc-image-clipped-sgd       fc-image-clipped-sgd          20 140  "${SMALL[@]}" \
+train palette-cnn                palette-cnn                    2 30  --set model.input_size=144
+train palette-cnn-repro          palette-cnn                    2 30  --set model.input_size=144
+train palette-cnn-one-photo-palette palette-cnn-one-photo-palette 2 30 --set model.input_size=144
+train palette-mlp                palette-mlp                    2 12  --set model.input_size=144
+train palette-mlp-one-photo-palette palette-mlp-one-photo-palette 2 12 --set model.input_size=144
+train unet-cpu                   unet-cpu                       2 24
+train unet-relu                  unet-relu                      1 3   --set train.max_val_images=32 \
+    --set data.size=128 --set model.input_size=128 --set data.val_fraction=0.05
+train pix2pix-cpu                pix2pix-cpu                    2 12
+train pix2pix                    pix2pix                        1 3   --set train.max_val_images=32
+train zhang16-cpu                zhang16-cpu                    2 6
+train window-mlp                 window-mlp                     3 6900 "${SMALL[@]}"
+train fc-image                   fc-image                       2 140  "${SMALL[@]}"
+train fc-image-clipped-sgd       fc-image-clipped-sgd           2 140  "${SMALL[@]}" \
     --set data.max_images=null --set data.val_fraction=0.05
 
-for row in palette-cnn palette-cnn-one-photo-palette palette-mlp palette-mlp-one-photo-palette; do
+for row in palette-cnn palette-cnn-repro palette-cnn-one-photo-palette palette-mlp palette-mlp-one-photo-palette; do
     decode_copies "$row"
 done
 # weights_sha FILE...: SHA-256 of the file, and of its tensor bytes only (everything after the
@@ -130,7 +132,6 @@ ROWS=()
 for row in unet-cpu unet-relu pix2pix-cpu pix2pix zhang16-cpu \
         palette-mlp-argmax palette-mlp-expectation palette-mlp-one-photo-palette-argmax \
         palette-mlp-one-photo-palette-expectation palette-cnn-argmax palette-cnn-expectation \
-        palette-cnn-repro \
         palette-cnn-one-photo-palette-argmax palette-cnn-one-photo-palette-expectation \
         window-mlp fc-image fc-image-clipped-sgd; do
     [ -f "$M/$row.safetensors" ] && ROWS+=("$M/$row.safetensors")
@@ -138,7 +139,7 @@ done
 echo "== compare $(date -u +%T): code $(git rev-parse HEAD), uncommitted in src: $(git status --short src | wc -l) files"
 t0=$SECONDS
 nice -n 5 .venv/bin/tinct compare --models "${SHIPPED[@]}" "${ROWS[@]}" \
-    --data ../shared/data/cbsd68 --out "$REPORT" --threads 1 --no-progress
+    --data ../shared/data/cbsd68 --out "$REPORT" --threads 1 --no-progress --limit "$LIMIT"
 rc=$?
 echo "WALL compare $((SECONDS - t0)) rc=$rc"
 echo "done $(date -u +%FT%TZ)"
