@@ -518,3 +518,191 @@ def test_serve_refuses_a_busy_port(capsys, tiny_checkpoint):
         assert main(["serve", "--model", str(tiny_checkpoint), "--port", str(port)]) == 2
     expected = f"tinct serve: port {port} on 127.0.0.1 is in use; pick another with --port"
     assert capsys.readouterr().err.strip() == expected
+
+
+# --- colour with points (issue 18) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hint_colorizer():
+    from tinct.web.point_tab import HintModel
+
+    return HintModel(threads=1).load()  # the shipped tinct-v2-hints
+
+
+def _points_session(hint_colorizer, height: int = 48, width: int = 64):
+    from tinct.io import photo_from_array
+    from tinct.web import points
+
+    return points.start_session(hint_colorizer, photo_from_array(gray_ramp(height, width)), "ramp.png")
+
+
+def test_a_new_point_takes_the_models_own_colour_there(hint_colorizer):
+    from tinct.hints import colorize_with_hints
+    from tinct.web import points
+
+    session = _points_session(hint_colorizer)
+    automatic = session.result.copy()
+    np.testing.assert_array_equal(automatic, colorize_with_hints(hint_colorizer, session.photo))
+    points.add_point(hint_colorizer, session, (40, 20))
+    assert [(h.x, h.y) for h in session.hints] == [(40.0, 20.0)]
+    assert session.hints[0].rgb == tuple(int(v) for v in automatic[20, 40])
+    assert session.selected == 0
+    np.testing.assert_array_equal(
+        session.result, colorize_with_hints(hint_colorizer, session.photo, session.hints)
+    )  # re-colorized with the point, at full resolution
+    assert session.result.shape == (48, 64, 3)
+
+
+def test_recolouring_a_point_moves_the_colour_near_it(hint_colorizer):
+    from tinct.color import rgb_to_lab
+    from tinct.web import points
+
+    session = _points_session(hint_colorizer)
+    points.add_point(hint_colorizer, session, (32, 24))
+    before = rgb_to_lab(session.result[20:29, 28:37])[..., 2].mean()
+    points.recolour_selected(hint_colorizer, session, "#1040e0")  # a strong blue: b far below 0
+    after = rgb_to_lab(session.result[20:29, 28:37])[..., 2].mean()
+    assert session.hints[0].hex == "#1040e0"
+    assert after < before - 5, (before, after)
+    with pytest.raises(points.PointRefused, match="is not a colour"):
+        points.recolour_selected(hint_colorizer, session, "blue")
+
+
+def test_points_are_moved_and_deleted_and_refused_without_a_selection(hint_colorizer):
+    from tinct.web import points
+
+    session = _points_session(hint_colorizer)
+    points.add_point(hint_colorizer, session, (5, 5))
+    points.add_point(hint_colorizer, session, (50, 40))
+    assert points.point_rows(session)[1][:3] == [2, 50, 40]
+    session.selected = 0
+    colour = session.hints[0].rgb
+    points.move_selected(hint_colorizer, session, (10, 30))
+    assert (session.hints[0].x, session.hints[0].y, session.hints[0].rgb) == (10.0, 30.0, colour)
+    points.delete_selected(hint_colorizer, session)
+    assert [(h.x, h.y) for h in session.hints] == [(50.0, 40.0)] and session.selected is None
+    with pytest.raises(points.PointRefused, match="Select a point first"):
+        points.delete_selected(hint_colorizer, session)
+
+
+def test_clicks_map_from_the_preview_to_full_resolution_and_outside_clicks_are_refused():
+    from tinct.io import Photo
+    from tinct.web import points
+
+    photo = Photo(lightness=np.zeros((2000, 3200), np.float32))  # shown at 1600 x 1000
+    session = points.PointSession(photo, "big.png", np.zeros((2000, 3200, 3), np.uint8))
+    assert session.preview_size == (1600, 1000)
+    assert points.full_position(session, (0, 0)) == (1, 1)  # the centre of preview pixel 0
+    assert points.full_position(session, (100, 50)) == (201, 101)
+    assert points.full_position(session, (1599, 999)) == (3199, 1999)
+    for outside in [(1600, 10), (10, 1000), (-1, 5)]:
+        with pytest.raises(points.PointRefused, match=r"is outside the photo \(1600x1000 as shown\)"):
+            points.full_position(session, outside)
+    with pytest.raises(points.PointRefused, match="Add a gray photo first"):
+        points.full_position(None, (1, 1))
+
+
+def test_hints_json_and_result_downloads_round_trip(tmp_path, hint_colorizer):
+    from tinct.hints import read_hints
+    from tinct.web import points
+
+    session = _points_session(hint_colorizer)
+    points.add_point(hint_colorizer, session, (12, 7))
+    points.recolour_selected(hint_colorizer, session, "#c03020")
+    points.add_point(hint_colorizer, session, (60, 44))
+    result, hints_file = points.write_downloads(session, tmp_path)
+    assert (result.name, hints_file.name) == ("ramp_color.png", "ramp.hints.json")
+    hints, size = read_hints(hints_file)
+    assert hints == session.hints and size == (64, 48)
+    with Image.open(result) as image:
+        np.testing.assert_array_equal(np.asarray(image.convert("RGB")), session.result)
+    preview = points.write_preview(session, tmp_path / "preview.jpg")
+    with Image.open(preview) as image:
+        assert image.size == (64, 48)
+
+
+@pytest.mark.skipif(not HAS_GRADIO, reason="the web page needs the 'app' extra (gradio)")
+def test_point_section_says_in_one_line_why_a_click_is_refused(tmp_path, hint_colorizer, capfd):
+    from types import SimpleNamespace
+
+    from tinct.app import offline_gradio
+    from tinct.web.point_tab import MOVE, HintModel, PointTab
+
+    model = HintModel()
+    model._colorizer = hint_colorizer
+    tab = PointTab(offline_gradio(), model, lambda: Path(tempfile_dir(tmp_path)), None)
+    tab.ui = SimpleNamespace(state="state", result="result", table="table", picker="picker", message="message")
+    shown = tab.click(None, "Add a point", SimpleNamespace(index=[3, 4]))
+    assert "Add a gray photo first" in shown["message"] and 'data-state="refused"' in shown["message"]
+    photo = _save_gray(tmp_path / "old.png", 48, 64)
+    shown = tab.open_photo(str(photo))
+    session = shown["state"]
+    assert shown["table"] == [] and Path(shown["result"]).is_file()
+    shown = tab.click(session, "Add a point", SimpleNamespace(index=[64, 10]))
+    assert "(64, 10) is outside the photo (64x48 as shown)" in shown["message"]
+    shown = tab.click(session, MOVE, SimpleNamespace(index=[3, 4]))
+    assert "Select a point first" in shown["message"]
+    shown = tab.click(session, "Add a point", SimpleNamespace(index=[30, 20]))
+    assert shown["table"][0][:3] == [1, 30, 20] and shown["picker"] == session.hints[0].hex
+    assert "1 point · re-colorized in" in shown["message"] and "64x48" in shown["message"]
+    assert "tinct serve: refused: (64, 10) is outside the photo" in capfd.readouterr().err
+
+
+def tempfile_dir(root: Path) -> Path:
+    import uuid
+
+    folder = root / uuid.uuid4().hex[:8]
+    folder.mkdir()
+    return folder
+
+
+# --- a video clip (issue 17) ------------------------------------------------------------
+
+
+def _clip(path: Path, frames: int = 6, size=(64, 48), rate: int = 12) -> Path:
+    from tinct.video.io import write_video
+
+    ramp = np.repeat(gray_ramp(size[1], size[0])[..., None], 3, axis=2)
+    return write_video(path, [np.roll(ramp, 3 * i, axis=1) for i in range(frames)], rate)
+
+
+def test_clips_over_the_limits_are_refused_in_one_line_before_any_work(tmp_path):
+    from tinct.web.clip import ClipLimits, ClipRefused, check_clip
+
+    clip = _clip(tmp_path / "film.mp4", frames=12, rate=12)  # 1 s
+    info = check_clip(clip, ClipLimits())
+    assert (info.width, info.height) == (64, 48)
+    with pytest.raises(ClipRefused, match=r"^film.mp4: 1.0 s is longer than the 0.5 s limit for clips.$"):
+        check_clip(clip, ClipLimits(max_seconds=0.5))
+    with pytest.raises(ClipRefused, match=r"^film.mp4: 64x48 is larger than the 60x40 limit for clips.$"):
+        check_clip(clip, ClipLimits(max_long=60, max_short=40))
+    with pytest.raises(ClipRefused, match=r"MB is over the 0.001 MB limit per clip"):
+        check_clip(clip, ClipLimits(max_mb=0.001))
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a clip")
+    with pytest.raises(ClipRefused, match="^notes.mp4: not a video clip tinct can read"):
+        check_clip(text)
+    assert ClipLimits().describe() == "Clips up to 20 s and 1280x720 (either way round), up to 100 MB."
+
+
+def test_a_clip_is_colorized_by_the_video_pipeline_with_progress(tmp_path, tiny_checkpoint):
+    from tinct.video import VideoColorizer
+    from tinct.video.io import probe_video, read_frames
+    from tinct.web.clip import ClipLimits, ClipTab
+
+    clip = _clip(tmp_path / "film.mp4")
+    video = VideoColorizer(Colorizer(tiny_checkpoint, threads=1))
+    reports = []
+    tab = ClipTab(None, lambda: video, lambda: tempfile_dir(tmp_path), ClipLimits())
+    output, message = tab.colorize(str(clip), lambda done, desc: reports.append((done, desc)))
+    assert Path(output).name == "film_color.mp4"
+    info = probe_video(output)
+    assert (info.width, info.height, info.frames) == (64, 48, 6)
+    frames = list(read_frames(output))
+    assert all((f[..., 0].astype(int) - f[..., 2]).mean() > 20 for f in frames)  # orange: colour arrived
+    assert [done for done, _ in reports] == [(n, 6) for n in range(1, 7)]
+    assert reports[-1][1] == "Colorizing film.mp4: frame 6 of about 6"
+    assert message.startswith("film.mp4: 64x48, about 6 frames, colorized in ")
+    output, message = ClipTab(None, lambda: video, lambda: tmp_path, ClipLimits(max_seconds=0.1)).colorize(str(clip))
+    assert output is None and message == "film.mp4: 0.5 s is longer than the 0.1 s limit for clips."

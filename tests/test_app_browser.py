@@ -419,3 +419,133 @@ def test_limits_and_models_are_shown_and_an_example_is_one_click_away(page):
     page.locator("#example-gallery").get_by_role("button", name="Thumbnail 1 of 1").click()
     sync_api.expect(page.locator("#download-0")).to_be_visible(timeout=TIMEOUT_MS)
     sync_api.expect(page.locator(".result-caption").first).to_contain_text("harbour.png")
+
+
+# --- colour with points (issue 18) and a video clip (issue 17) ---------------------------
+
+POINT_SECONDS = 1.0  # a click re-colorizes a 1 MP photo within this (issue 18's target)
+
+
+@pytest.fixture(scope="module")
+def one_megapixel_photo(tmp_path_factory) -> Path:
+    """A real photo (the shipped ferry example) as a gray 1224 x 816 (1.0 MP) PNG."""
+    from tinct import examples_dir
+
+    path = tmp_path_factory.mktemp("points") / "ferry-gray.png"
+    with Image.open(examples_dir() / "ferry.jpg") as image:
+        image.convert("L").resize((1224, 816), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+def _result_image(page) -> np.ndarray:
+    source = page.locator("#points-result img").get_attribute("src")
+    with Image.open(io.BytesIO(page.request.get(source).body())) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+CLICK_TIMER_JS = """() => {
+  // The time from the click to the moment the new result is decoded, as the browser sees it.
+  const timer = window.tinctClickTimer = {start: null, end: null};
+  const img = () => document.querySelector('#points-result img');
+  const before = img().src;
+  document.addEventListener('click', () => { if (timer.start === null) timer.start = performance.now(); },
+                            {capture: true, once: true});
+  const poll = () => {
+    const now = img();
+    if (now && now.src !== before && now.complete && now.naturalWidth) timer.end = performance.now();
+    else requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
+}"""
+
+
+def _click_and_time(page, x: float, y: float) -> float:
+    """Click the result at (x, y) of its displayed box; seconds until the updated result shows."""
+    page.evaluate(CLICK_TIMER_JS)
+    box = page.locator("#points-result img").bounding_box()
+    page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
+    page.wait_for_function("() => window.tinctClickTimer.end !== null", timeout=TIMEOUT_MS)
+    timer = page.evaluate("window.tinctClickTimer")
+    return (timer["end"] - timer["start"]) / 1000
+
+
+def _server_seconds(page) -> float:
+    text = page.locator("#points-message").inner_text()
+    match = re.search(r"re-colorized in (\d+\.\d+) s", text)
+    assert match, text
+    return float(match.group(1))
+
+
+def test_points_recolorize_a_one_megapixel_photo_after_each_click(page, one_megapixel_photo, tmp_path):
+    from tinct.hints import read_hints
+
+    page.locator("#points-photo input[type=file]").set_input_files(str(one_megapixel_photo))
+    message = page.locator("#points-message")
+    sync_api.expect(message).to_contain_text("0 points · re-colorized in", timeout=4 * TIMEOUT_MS)
+    sync_api.expect(message).to_contain_text("at 1224x816")
+    page.locator("#points-result img").scroll_into_view_if_needed()
+    automatic = _result_image(page)
+    assert automatic.shape == (816, 1224, 3)  # shown at full resolution: clicks need no mapping
+
+    # A click on the water places a point with the model's own colour there.
+    seconds = _click_and_time(page, 0.30, 0.80)
+    server = _server_seconds(page)
+    sync_api.expect(page.locator("#points-table")).to_contain_text("367")  # x = int((0.30 * 1224))
+    proposed = page.locator("#points-colour input").first.input_value() if page.locator("#points-colour input").count() else ""
+    print(f"\npoint placed: {seconds:.2f} s from the click to the new result in the browser, "
+          f"{server:.2f} s re-colorizing on the server (load average {os.getloadavg()[0]:.1f})")
+    # Recolour it red (what the colour picker sends), then the result must change near the point.
+    with_point = _result_image(page)
+    page.evaluate("window.tinctClickTimer = null")
+    _pick_colour(page, "#e02010")
+    page.wait_for_function("() => document.querySelector('#points-message').innerText.includes('1 point')")
+    page.wait_for_timeout(200)
+    sync_api.expect(page.locator("#points-table")).to_contain_text("#e02010", timeout=4 * TIMEOUT_MS)
+    red = _result_image(page)
+    near = (slice(640, 680), slice(330, 400))  # around (367, 652), clear of the marker's ring
+    gain = (red[near][..., 0] - red[near][..., 2]).mean() - (with_point[near][..., 0] - with_point[near][..., 2]).mean()
+    assert gain > 15, gain
+    assert proposed == "" or proposed.lower() != "#e02010"
+
+    with page.expect_download() as info:
+        page.locator("#points-download-hints").click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    hints, size = read_hints(saved)
+    assert size == (1224, 816) and [(h.x, h.y, h.hex) for h in hints] == [(367.0, 652.0, "#e02010")]
+    page.locator("#points").screenshot(path=str(SCREENSHOTS / "web-hints.png"))
+
+    # The 1 s target holds on a machine that is not busy; on a loaded one the times are reported.
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+    if not busy:
+        assert seconds <= POINT_SECONDS, f"{seconds:.2f} s from the click to the new result (server {server:.2f} s)"
+
+
+def _pick_colour(page, colour: str) -> None:
+    """Set the colour picker as a user does: open it, type the hex code, confirm."""
+    picker = page.locator("#points-colour")
+    picker.locator("button").first.click()
+    field = picker.locator("input[type=text]").first
+    field.fill(colour)
+    field.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def test_a_short_clip_is_colorized_and_played(page, files, tmp_path):
+    from tinct.video.io import write_video
+
+    ramp = np.repeat(gray_ramp(120, 160)[..., None], 3, axis=2)
+    clip = write_video(tmp_path / "old film.mp4", [np.roll(ramp, 4 * i, axis=1) for i in range(12)], 12)
+    page.get_by_text("Video clip: colorize a short clip and play it").click()
+    sync_api.expect(page.locator("#clip-limits")).to_contain_text("Clips up to 20 s and 1280x720")
+    page.locator("#clip-input input[type=file]").set_input_files(str(clip))
+    sync_api.expect(page.locator("#clip-input video")).to_have_count(1, timeout=TIMEOUT_MS)
+    page.click("#clip-colorize")
+    sync_api.expect(page.locator("#clip-message")).to_contain_text("colorized in", timeout=4 * TIMEOUT_MS)
+    video = page.locator("#clip-result video")
+    sync_api.expect(video).to_have_count(1)
+    page.wait_for_function("() => document.querySelector('#clip-result video').readyState >= 2", timeout=TIMEOUT_MS)
+    size = page.evaluate("(() => { const v = document.querySelector('#clip-result video');"
+                         " return [v.videoWidth, v.videoHeight, v.duration]; })()")
+    assert size[:2] == [160, 120] and abs(size[2] - 1.0) < 0.15, size
+    page.locator("#clip").screenshot(path=str(SCREENSHOTS / "web-video.png"))

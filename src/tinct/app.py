@@ -13,6 +13,11 @@ The page is a thin Gradio layer over plain functions that need no browser and no
   (the photo, n / N, the time left from :class:`Pace`) while it works;
 - :func:`zip_results` packs several results into one download.
 
+Below the batch, two sections from :mod:`tinct.web`: *Colour with points*
+(:mod:`tinct.web.point_tab`: clicks place colour hints for the hint model, re-colorized at
+full resolution after each change) and *Video clip* (:mod:`tinct.web.clip`: a short clip
+within :class:`tinct.web.clip.ClipLimits`, colorized by the video pipeline and played).
+
 :func:`build_app` arranges these in a ``gradio.Blocks`` page and :func:`launch` serves it on
 the local machine only, with nothing fetched from the internet (no analytics, no share
 link, no web fonts). Gradio is imported only by those two, so ``import tinct.app`` is cheap.
@@ -552,6 +557,17 @@ class _Page:
     workspace: Workspace
     examples: list[Path] = field(default_factory=list)
     paces: dict = field(default_factory=dict)  # model name -> Pace
+    hint_model: object = None  # tinct.web.point_tab.HintModel, or None: no points section
+    clip_limits: object = None  # tinct.web.clip.ClipLimits, or None: no video section
+    _video: object = None
+
+    def video(self):
+        """The :class:`tinct.video.VideoColorizer` of the first model (made on first use)."""
+        if self._video is None:
+            from tinct.video import VideoColorizer
+
+            self._video = VideoColorizer(next(iter(self.colorizers.values())))
+        return self._video
 
     def pace(self, model_name: str) -> Pace:
         return self.paces.setdefault(model_name, Pace())
@@ -979,7 +995,8 @@ def _connect(gr, ui, handlers: _Handlers, page: _Page) -> None:
 
 
 def build_app(colorizers: dict, limits: Limits = Limits(), examples: Sequence[Path] = (),
-              workspace: Workspace | None = None):
+              workspace: Workspace | None = None, hint_model: str | None = "tinct-v2-hints",
+              clip_limits=None, threads: int | None = None):
     """The Gradio page: uploads, model and format choice, results with sliders and downloads.
 
     Args:
@@ -988,6 +1005,11 @@ def build_app(colorizers: dict, limits: Limits = Limits(), examples: Sequence[Pa
             :func:`check_added_file`).
         examples: example photos shown as one-click thumbnails (section hidden when empty).
         workspace: where results are written (a new temporary folder by default).
+        hint_model: the hint model of the *Colour with points* section (loaded on first use,
+            or by :func:`warm_up`), or ``None`` for no such section.
+        clip_limits: a :class:`tinct.web.clip.ClipLimits` for the *Video clip* section
+            (default: ``ClipLimits()``, 20 s and 1280x720).
+        threads: CPU threads of the hint model (``None``: all cores).
 
     The API (``/colorize``, for ``gradio_client``) takes the photos, a model name and a
     download format and returns the full-resolution results; it has its own hidden inputs,
@@ -995,8 +1017,13 @@ def build_app(colorizers: dict, limits: Limits = Limits(), examples: Sequence[Pa
     """
     if not colorizers:
         raise ValueError("build_app needs at least one model")
+    from tinct.web.clip import ClipLimits, ClipTab
+    from tinct.web.point_tab import HintModel, PointTab
+
     gr = offline_gradio()
-    page = _Page(dict(colorizers), limits, workspace or Workspace(), list(examples))
+    page = _Page(dict(colorizers), limits, workspace or Workspace(), list(examples),
+                 hint_model=HintModel(hint_model, threads) if hint_model else None,
+                 clip_limits=clip_limits or ClipLimits())  # fmt: skip
     handlers = _Handlers(gr, page)
     ui = handlers.ui = SimpleNamespace()
     # delete_cache: Gradio's copies of uploads and results go after an hour, and all at shutdown.
@@ -1012,6 +1039,9 @@ def build_app(colorizers: dict, limits: Limits = Limits(), examples: Sequence[Pa
         _results_column(gr, ui)
         _examples_and_api(gr, ui, page, handlers.model_names)
         _connect(gr, ui, handlers, page)
+        if page.hint_model is not None:
+            PointTab(gr, page.hint_model, page.workspace.new_request_dir, limits.max_megapixels).build()
+        ClipTab(gr, page.video, page.workspace.new_request_dir, page.clip_limits).build()
     app.tinct_page = page  # for tests, for launch()'s allowed paths and for warm_up
     return app
 
@@ -1020,12 +1050,17 @@ def warm_up(app) -> None:
     """What the first visitor would otherwise wait for, done in the background once the page
     is served (:func:`tinct.cli.serve.run` starts it): the import of matplotlib that Gradio
     makes in the first event it handles, to set its backend (about 0.5 s on a busy machine),
-    then one colorized photo (:meth:`_Page.warm_up`)."""
+    then one colorized photo (:meth:`_Page.warm_up`), then the hint model's loading."""
     try:
         import matplotlib.pyplot  # noqa: F401
     except ImportError:  # Gradio then skips it too
         pass
     app.tinct_page.warm_up()
+    if app.tinct_page.hint_model is not None:
+        try:
+            app.tinct_page.hint_model.load()
+        except Exception as exc:  # reported again, as one line, when the section is used
+            print(f"tinct serve: the point hints are unavailable: {exc}", file=sys.stderr, flush=True)
 
 
 def theme():
@@ -1068,6 +1103,9 @@ body:has(#colorize:disabled) #examples { pointer-events: none; opacity: 0.6; }
   #uploads { height: 180px !important; }
 }
 #example-gallery .grid-wrap { min-height: 0 !important; height: auto !important; }
+#points-result img { cursor: crosshair; }
+.tinct-points-message { margin: 4px 0 0 0; }
+.tinct-points-message[data-state=refused] { color: var(--error-text-color, #b91c1c); }
 """
 
 
