@@ -121,7 +121,7 @@ def forward_ratio(model_name: str, repeats: int, threads: int) -> None:
     from tinct.models import create_model, load
 
     torch.set_num_threads(threads)
-    shipped = load(model_name).eval()
+    shipped = load(model_name)[0].eval()
     zhang = create_model("zhang16", width_multiplier=1.0).eval()
     x = torch.full((1, 1, 256, 256), 50.0) + torch.rand(1, 1, 256, 256) * 10
     times = {"shipped": [], "zhang16": []}

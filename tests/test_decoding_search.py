@@ -7,6 +7,7 @@ good colour. The selection rules are checked on hand-made rows whose outcome is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -114,10 +115,10 @@ def bins_checkpoint(tmp_path):
 
 
 def _held_out(checkpoint):
-    from tinct.models import load, read_checkpoint_info
+    from tinct.models import load
 
-    info = read_checkpoint_info(checkpoint)
-    return load(checkpoint), info, *ds.held_out_photos(info, progress=False)
+    model, info = load(checkpoint)
+    return model, info, *ds.held_out_photos(info, progress=False)
 
 
 def test_held_out_photos_are_the_validation_files_and_a_header_without_data_is_refused(bins_checkpoint):
@@ -133,7 +134,7 @@ def test_held_out_photos_are_the_validation_files_and_a_header_without_data_is_r
     assert np.array_equal(photos[0].lightness, cielab_lightness(truth))
     assert len(ds.held_out_photos(info, limit=2, progress=False)[0]) == 2
     with pytest.raises(ValueError, match="records no training data"):
-        ds.held_out_photos({"extra": {}})
+        ds.held_out_photos(dataclasses.replace(info, extra={}))
 
 
 def test_each_row_scores_what_tinct_colorize_would_give_and_the_model_is_not_changed(bins_checkpoint):
@@ -144,10 +145,10 @@ def test_each_row_scores_what_tinct_colorize_would_give_and_the_model_is_not_cha
     before = model.config
     grid = ds.decoding_grid([32, 48], [0.1, 1.0], [0.0, 1.0], gates=ds.parse_gates("0.2/0.6"))
     rows = ds.score_grid(model, photos, scorer, grid, progress=False)
-    assert model.config is before and model.config == load(bins_checkpoint).config
+    assert model.config is before and model.config == load(bins_checkpoint)[0].config
     assert [{k: r[k] for k in ds.DECODING_KEYS} for r in rows] == grid
     for index in (0, 5, len(grid) - 1):  # a first, a middle and the last setting (another size)
-        fresh = load(bins_checkpoint)
+        fresh, _ = load(bins_checkpoint)
         for key in ds.DECODING_KEYS:
             setattr(fresh.config, key, grid[index][key])
         outputs = [Colorizer(fresh, threads=1, engine="torch").colorize_photo(p) for p in photos]
@@ -162,7 +163,7 @@ def test_each_row_scores_what_tinct_colorize_would_give_and_the_model_is_not_cha
 
 
 def test_the_tuned_checkpoint_carries_the_choice_and_the_search_and_the_source_is_untouched(bins_checkpoint):
-    from tinct.models import load, read_checkpoint_info
+    from tinct.models import load
 
     model, info, keys, photos, scorer = _held_out(bins_checkpoint)
     source_bytes = bins_checkpoint.read_bytes()
@@ -172,15 +173,15 @@ def test_the_tuned_checkpoint_carries_the_choice_and_the_search_and_the_source_i
     target = bins_checkpoint.parent / "tuned.safetensors"
     ds.write_tuned_checkpoint(target, model, info, search, storage="float16")
     assert bins_checkpoint.read_bytes() == source_bytes
-    assert model.config.input_size == 32 and model.config.temperature == load(bins_checkpoint).config.temperature
-    tuned, written = load(target), read_checkpoint_info(target)
+    assert model.config.input_size == 32 and model.config.temperature == load(bins_checkpoint)[0].config.temperature
+    tuned, written = load(target)
     for key in ds.DECODING_KEYS:
         assert getattr(tuned.config, key) == search.chosen[key]
     assert tuned.config.width == model.config.width
-    record = written["metrics"]["decoding_tuning"]["validation_photos"]
+    record = written.metrics["decoding_tuning"]["validation_photos"]
     assert record["photos"] == 4 and record["rule"] == search.rule and len(record["all"]) == len(grid)
     assert record["chosen"] == pytest.approx(search.chosen) and record["gray"] == pytest.approx(scorer.gray())
-    assert written["metrics"]["val_loss"] == 1.5 and written["extra"] == info["extra"]
+    assert written.metrics["val_loss"] == 1.5 and written.extra == info.extra
     for name, tensor in model.state_dict().items():
         assert torch.allclose(tuned.state_dict()[name], tensor, rtol=1e-3, atol=1e-3), name
     # the earlier search's rows come back for --previous, on the same photos only

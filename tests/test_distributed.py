@@ -109,7 +109,7 @@ def test_two_processes_match_one(tmp_path, probe_model):
     assert single.global_step == 2 * 2  # 16 training photos / global batch 8, two epochs
 
     ranks = [torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=True) for r in range(2)]
-    ddp_checkpoint = load(tmp_path / "ddp" / "last.safetensors").state_dict()
+    ddp_checkpoint = load(tmp_path / "ddp" / "last.safetensors")[0].state_dict()
     for name, value in single.model.state_dict().items():
         # Both processes hold the very same weights (DDP averages gradients before each step) ...
         assert torch.equal(ranks[0][name], ranks[1][name]), name

@@ -53,7 +53,7 @@ def test_default_model_runs_in_onnx_runtime_and_names_its_weights():
     colorizer = Colorizer(threads=1)
     assert colorizer.engine == "onnx" and isinstance(colorizer.model, OnnxModel)
     assert colorizer.name == DEFAULT_MODEL == "tinct-v2" and colorizer.input_size == colorizer.model.config.input_size
-    assert colorizer.model.checkpoint_info["model"] == colorizer.model.name
+    assert colorizer.checkpoint.family == colorizer.model.name and colorizer.checkpoint.path.suffix == ".safetensors"
 
 
 _NO_TORCH_RUNNER = """
@@ -156,7 +156,7 @@ def test_export_has_a_dynamic_batch_and_records_its_source(tiny_checkpoint, caps
     np.testing.assert_allclose(model.predict_ab(l[2:3]), batch[2:3], atol=1e-5)
     from tinct.models import load
 
-    np.testing.assert_allclose(batch, torch_predict_ab(load(tiny_checkpoint), l), atol=TOLERANCE)
+    np.testing.assert_allclose(batch, torch_predict_ab(load(tiny_checkpoint)[0], l), atol=TOLERANCE)
     # An export given directly runs as it is; the torch engine needs the weights.
     assert Colorizer(tiny_checkpoint.with_name("elsewhere.onnx")).engine == "onnx"
     with pytest.raises(ValueError, match="cannot run in the torch engine"):

@@ -390,9 +390,10 @@ def test_evaluate_refuses_the_training_data_of_a_trained_checkpoint(kind, tmp_pa
     assert main([*argv, *[a for s in tiny for a in ("--set", s)]]) == 0, capsys.readouterr().err
     capsys.readouterr()
     checkpoint = run / "last.safetensors"
-    recorded = load(checkpoint).checkpoint_info["extra"]["data_config"]["sources"]
+    _, info = load(checkpoint)
+    recorded = info.extra["data_config"]["sources"]
     assert recorded == [f"{kind}:{folder}"]  # how the trainer records a source
-    assert training_folders(load(checkpoint)) == [folder.resolve()]
+    assert training_folders(info) == [folder.resolve()]
 
     (tmp_path / "link").symlink_to(folder, target_is_directory=True)
     for data in (folder, inside, tmp_path / "link" / inside.relative_to(folder)):

@@ -160,7 +160,7 @@ def test_loss_falls_and_checkpoint_round_trips(name, tmp_path):
     with torch.no_grad():
         before = model.predict_ab(l)
     path = save_checkpoint(tmp_path / f"{name}.safetensors", model)
-    restored = load(path)
+    restored, _ = load(path)
     assert type(restored) is type(model)
     assert dataclasses.asdict(restored.config) == dataclasses.asdict(model.config)
     with torch.no_grad():
@@ -273,7 +273,7 @@ def test_pix2pix_checkpoint_holds_both_networks(tmp_path):
     model = tiny_model("pix2pix")
     keys = set(model.state_dict())
     assert any(k.startswith("generator.") for k in keys) and any(k.startswith("discriminator.") for k in keys)
-    restored = load(save_checkpoint(tmp_path / "p.safetensors", model))
+    restored, _ = load(save_checkpoint(tmp_path / "p.safetensors", model))
     for key, value in model.state_dict().items():
         assert torch.equal(restored.state_dict()[key], value), key
 

@@ -26,7 +26,7 @@ def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
     info = read_checkpoint_info(path)
     assert info["model"] == "tinctnet" and info["config"]["width"] == 4 and info["format_version"] == 1
     assert info["metrics"] == {"psnr": 1.5} and info["data_manifest_sha256"] == "ab" * 32
-    again = load(path)
+    again, _ = load(path)
     assert again.config == model.config
     x = torch.rand(2, 1, 32, 32) * 100
     with torch.inference_mode():
@@ -41,7 +41,7 @@ def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
     assert half.stat().st_size < 0.55 * full.stat().st_size
     with safe_open(str(half), framework="pt") as handle:
         assert handle.get_tensor("head.weight").dtype == torch.float16
-    again = load(half)
+    again, _ = load(half)
     assert all(p.dtype == torch.float32 for p in again.parameters())
     x = torch.rand(2, 1, 32, 32) * 100
     with torch.inference_mode():
@@ -80,7 +80,7 @@ def test_shipped_weights_match_their_sums():
     for name, path in shipped.items():
         assert sums[path.name] == sha256_file(path), name
         assert path.stat().st_size <= 10 * 1024 * 1024
-        model = load(name)
+        model, _ = load(name)
         with torch.inference_mode():
             ab = model.predict_ab(torch.full((1, 1, 64, 64), 50.0))
         assert torch.isfinite(ab).all()
@@ -178,7 +178,7 @@ def test_shipped_weights_without_a_line_in_the_sums_are_refused(tmp_path, monkey
     save_checkpoint(folder / "unlisted.safetensors", model)
     (folder / "SHA256SUMS").write_text(f"{sha256_file(folder / 'listed.safetensors')}  listed.safetensors\n")
     monkeypatch.setattr(tinct.models.checkpoint, "WEIGHTS_DIR", folder)
-    assert load("listed").config.width == 4
+    assert load("listed")[0].config.width == 4
     with pytest.raises(ValueError, match=r"unlisted.safetensors: no line for it in weights/SHA256SUMS; refusing unverified weights"):
         load("unlisted")
     (folder / "listed.safetensors").write_bytes((folder / "listed.safetensors").read_bytes()[:-4] + b"\x00" * 4)

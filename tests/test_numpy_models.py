@@ -221,7 +221,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(name, tmp_path):
     l = torch.linspace(5, 95, 2 * 10 * 10).reshape(2, 1, 10, 10)
     path = save_checkpoint(tmp_path / "m.safetensors", model)
     torch.manual_seed(123)  # a fresh model starts from other weights; loading must replace them all
-    restored = load(path)
+    restored, _ = load(path)
     assert type(restored) is type(model) and restored.config == model.config
     torch.testing.assert_close(restored.predict_ab(l), model.predict_ab(l), rtol=0, atol=0)
     for key, value in model.state_dict().items():
@@ -231,7 +231,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(name, tmp_path):
 def test_load_refuses_weights_of_another_shape(tmp_path):
     path = save_checkpoint(tmp_path / "m.safetensors", tiny_window_mlp(window=2))
     other = tiny_window_mlp(window=1)
-    state = load(path).state_dict()
+    state = load(path)[0].state_dict()
     with pytest.raises(ValueError, match="layers.0.weight has shape"):
         other.load_state_dict(state)
 
@@ -449,7 +449,7 @@ def test_seed000_preset_trains_and_colorizes_through_the_cli(tmp_path):
     assert config["train"]["schedule"] == "plateau-rounds" and config["train"]["batch_size"] == 1024
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3 and "val_loss" in rows[0] and "val_psnr" in rows[0]
-    model = load(run / "best.safetensors")
+    model, _ = load(run / "best.safetensors")
     assert model.name == "window-mlp" and dataclasses.asdict(model.config)["l2_lambda"] == 1e-4
     colorize_and_check(run / "best.safetensors", tmp_path)
 
@@ -463,7 +463,7 @@ def test_seed003_preset_trains_and_colorizes_through_the_cli(tmp_path):
     argv = ["train", "--preset", "fc-image", "--data", str(photos), "--out", str(run)]
     overrides = ["train.epochs=2", "model.hidden=[16]", "data.cache_dir=null", "data.val_fraction=0.25"]
     assert main([*argv, *[arg for o in overrides for arg in ("--set", o)], *QUICK]) == 0
-    info = load(run / "best.safetensors")
+    info, _ = load(run / "best.safetensors")
     assert info.name == "fc-image" and info.config.input_size == 16 and info.config.hidden == (16,)
     colorize_and_check(run / "best.safetensors", tmp_path)
 

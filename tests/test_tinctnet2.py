@@ -145,7 +145,7 @@ def test_training_starts_from_the_imagenet_encoder_and_fine_tunes_it(tmp_path, m
     monkeypatch.setattr(efficientnet_lite, "pretrained_lite0_path", lambda: weights)
     photos = make_sky_grass_photos(tmp_path / "photos", count=12)
     assert _train_tiny(photos, tmp_path / "run") == 0
-    trained = load(tmp_path / "run" / "last.safetensors")
+    trained, _ = load(tmp_path / "run" / "last.safetensors")
     torch.testing.assert_close(trained.encoder._conv_stem.weight, reference._conv_stem.weight)  # frozen
     moved = trained.encoder._blocks[10]._project_conv.weight - reference._blocks[10]._project_conv.weight
     assert 0 < moved.abs().max() < 0.05  # fine-tuned at a tenth of the learning rate, from ImageNet's weights

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinct.color import LAB, lab_to_rgb
-from tinct.models.base import ColorModel
+from tinct.models.base import ColorModel, ModelCapabilities
 from tinct.train import (
     ConfigError,
     LearningRateSchedule,
@@ -106,6 +106,8 @@ class AffineColor(ColorModel):
 class TwoOptimizers(AffineColor):
     """Steps weight and bias with separate optimisers through ``train_step``, like a GAN."""
 
+    custom_training_step = True
+
     def make_optimizers(self, config):
         self.seen_lrs = []
         return {
@@ -129,7 +131,7 @@ def _in_memory_run(overrides, model="test-affine") -> RunConfig:
     return dataclasses.replace(run, data={})
 
 
-class NumpyMeanColor:
+class NumpyMeanColor(ModelCapabilities):
     """Predicts the training set's mean ab everywhere; trains with NumPy through ``fit``."""
 
     backend = "numpy"
@@ -201,7 +203,7 @@ def test_tiny_run_loss_drops_and_fills_the_run_folder(tmp_path):
     assert info["extra"]["data_config"] == run.data
     assert info["data_manifest_sha256"] == manifest_sha256(run.data_config())
     assert json.loads((out / "config.json").read_text()) == run.to_dict()
-    last = load(out / "last.safetensors")
+    last, _ = load(out / "last.safetensors")
     for name, value in result.model.state_dict().items():
         assert torch.equal(last.state_dict()[name], value), name
     best_epoch = min(rows, key=lambda r: float(r["val_loss"]))["epoch"]
@@ -497,7 +499,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     for args, message in cases:
         assert main(["train", *args, "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.startswith("tinct: ") and message in err and "\n" not in err, err
+        assert err.startswith("tinct train: ") and message in err and "\n" not in err, err
 
 
 # ---------------------------------------------------------------------------------------
@@ -636,7 +638,7 @@ def test_numpy_models_are_delegated_to_fit(tmp_path, toy_models):
     assert [r["epoch"] for r in rows] == ["1", "2", "3"] and result.epochs_done == 3
     assert {"train_loss", "val_loss", "val_psnr"} <= set(rows[0])
     expected = torch.stack([train_ds[i]["ab"].mean(dim=(1, 2)) for i in range(6)]).mean(0).numpy()
-    np.testing.assert_allclose(load(tmp_path / "run" / "last.safetensors").mean_ab, expected, rtol=1e-5)
+    np.testing.assert_allclose(load(tmp_path / "run" / "last.safetensors")[0].mean_ab, expected, rtol=1e-5)
     assert (tmp_path / "run" / "samples" / "epoch_003.png").exists()
 
 
@@ -711,7 +713,7 @@ def test_cli_init_takes_the_checkpoint_family_and_settings(tmp_path, capsys):
     # The preset asks for width 32; the checkpoint's own settings win.
     assert saved["model"] == "tinctnet" and saved["model_config"]["width"] == 4
     assert saved["model_config"]["temperature"] == 0.5
-    tuned = load(out / "last.safetensors")
+    tuned, _ = load(out / "last.safetensors")
     assert tuned.config.width == 4
     assert main(["train", "--init", "no-such-weights", "--data", str(photos), "--out", str(tmp_path / "x")]) == 2
     assert "--init no-such-weights: unknown model" in capsys.readouterr().err
@@ -787,7 +789,7 @@ def test_every_registered_family_trains_one_epoch_with_its_defaults(family, real
     argv = ["train", "--model", family, "--data", str(real_photos), "--out", str(out), "--epochs", "1", "--no-progress"]
     assert main([*argv, *[a for s in sets for a in ("--set", s)]]) == 0, capsys.readouterr().err[-3000:]
     assert len(read_metrics(out)) == 1
-    assert load(out / "last.safetensors").name == family
+    assert load(out / "last.safetensors")[0].name == family
 
 
 def test_every_family_default_config_passes_the_checks_before_training(tmp_path):
@@ -929,7 +931,7 @@ def test_a_full_disk_stops_training_with_one_line_naming_the_file(name, tmp_path
         full_disk_when_writing(patch, name)
         assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == f"tinct: {out / name}: No space left on device", err
+    assert err[-1] == f"tinct train: {out / name}: No space left on device", err
     assert not list(out.rglob("*.part")) and not (out / "last.safetensors").exists()
     if (out / "state.pt").exists():  # once there is room again, the run goes on
         assert main([*argv, "--resume"]) == 0

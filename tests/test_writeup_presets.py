@@ -228,13 +228,13 @@ def test_writeup_preset_trains_two_epochs_on_real_photos(preset, shared_data, tm
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3 and "val_psnr" in rows[0]
     assert (run / "samples" / "epoch_002.png").is_file()
-    model = load(run / "last.safetensors")
+    model, _ = load(run / "last.safetensors")
     config = json.loads((run / "config.json").read_text())
     assert model.name == config["model"] == WRITEUP_PRESETS[preset][1]
     if preset == "unet-relu":  # "Model checkpoints for all 50 epochs"
         kept = sorted(p.name for p in (run / "epochs").iterdir())
         assert kept == ["epoch_001.safetensors", "epoch_002.safetensors"]
-        assert load(run / "epochs" / "epoch_002.safetensors").checkpoint_info["metrics"]["epoch"] == 2
+        assert load(run / "epochs" / "epoch_002.safetensors")[1].metrics["epoch"] == 2
     if preset.endswith("-one-photo-palette"):  # seed 001: "a sample image ... derive a representative color set"
         palette = np.asarray(Image.open(run / "palette.png"))
         colours = model.config.num_colors
@@ -286,7 +286,7 @@ def test_seed002_staged_training_runs_as_documented(tmp_path, monkeypatch, capsy
     second = json.loads((stages[1] / "config.json").read_text())["train"]["init_from"]
     assert second.endswith("pix2pix-stage1/last.safetensors")
     # A stage's checkpoint holds both networks, so --init carries the discriminator over too.
-    assert any(k.startswith("discriminator.") for k in load(stages[0] / "last.safetensors").state_dict())
+    assert any(k.startswith("discriminator.") for k in load(stages[0] / "last.safetensors")[0].state_dict())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def test_two_seeded_palette_cnn_runs_give_identical_weights(tmp_path, capsys):
     for name in ("a", "b"):
         run = tmp_path / name
         assert _train(["--preset", "palette-cnn", "--data", str(photos), "--out", str(run)], settings) == 0
-        weights.append(load(run / "last.safetensors").state_dict())
+        weights.append(load(run / "last.safetensors")[0].state_dict())
         rows.append((run / "metrics.csv").read_text().splitlines())
     assert list(weights[0]) == list(weights[1])
     for key in weights[0]:

@@ -33,7 +33,9 @@ def validation_logits(model, checkpoint: str):
     if os.path.exists(cache):
         stored = load_file(cache)
         return list(stored["lights"]), list(stored["abs"]), list(stored["logits"])
-    _, val = make_datasets(DataConfig.from_dict(model.checkpoint_info["extra"]["data_config"]), seed=0)
+    from tinct.models import CheckpointInfo
+
+    _, val = make_datasets(DataConfig.from_dict(CheckpointInfo.read(checkpoint).extra["data_config"]), seed=0)
     lights, abs_, logits = [], [], []
     with torch.inference_mode():
         for i in range(len(val)):
@@ -45,11 +47,12 @@ def validation_logits(model, checkpoint: str):
     return lights, abs_, logits
 
 
-def held_out(model, select=None):
-    """``(photos, scorer)`` for the whole photos behind ``model``'s validation split, read as
+def held_out(info, select=None):
+    """``(photos, scorer)`` for the whole photos behind the validation split of the checkpoint
+    ``info`` (:class:`tinct.models.CheckpointInfo`) describes, read as
     ``tinct tune`` reads them; ``select(keys) -> keys`` keeps some of them.
     Prints the gray baseline's scores."""
-    keys, photos, score = held_out_photos(model.checkpoint_info)
+    keys, photos, score = held_out_photos(info)
     if select is not None:
         position = {k: i for i, k in enumerate(keys)}
         chosen = [position[k] for k in select(keys)]

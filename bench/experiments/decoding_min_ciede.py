@@ -11,7 +11,7 @@ from tinct.models import ab_bins, load
 
 torch.set_num_threads(1)
 ckpt = sys.argv[1]
-model = load(ckpt)
+model, _ = load(ckpt)
 lights, abs_, logits = validation_logits(model, ckpt)
 score = TargetScorer([rgb(l, ab) for l, ab in zip(lights, abs_)])
 print("gray", score([rgb(l, torch.zeros_like(ab)) for l, ab in zip(lights, abs_)]), flush=True)

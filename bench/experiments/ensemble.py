@@ -10,7 +10,7 @@ from tinct.models import ab_bins, load
 
 torch.set_num_threads(1)
 a_path, b_path = sys.argv[1], sys.argv[2]
-ma, mb = load(a_path), load(b_path)
+(ma, _), (mb, _) = load(a_path), load(b_path)
 lights, abs_, la = validation_logits(ma, a_path)  # both checkpoints share the data config and split
 with torch.inference_mode():
     lb = [mb(l[None])[0] for l in lights]

@@ -10,7 +10,7 @@ from tinct.models import ab_bins, load
 
 torch.set_num_threads(1)
 ckpt = sys.argv[1]
-model = load(ckpt)
+model, _ = load(ckpt)
 lights, abs_, logits = validation_logits(model, ckpt)
 with torch.inference_mode():
     flipped = [model(l[None].flip(-1))[0].flip(-1) for l in lights]

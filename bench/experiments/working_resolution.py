@@ -12,7 +12,7 @@ from tinct.models import load
 
 torch.set_num_threads(1)
 ckpt, T, beta = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-model = load(ckpt)
+model, info = load(ckpt)
 model.config.temperature, model.config.prior_correction = T, beta
 
 
@@ -23,7 +23,7 @@ def scenes_and_half_the_objects(keys: list[str]) -> list[str]:
     return scenes + objects
 
 
-photos, score = held_out(model, scenes_and_half_the_objects)
+photos, score = held_out(info, scenes_and_half_the_objects)
 for size in (144, 192, 240):
     model.config.input_size = size
     colorizer = Colorizer(model, threads=1)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from tinct.io import sha256_file
-from tinct.models.checkpoint import WEIGHTS_DIR, read_checkpoint_info, resolve_model_path, verify_shipped_file
+from tinct.models.checkpoint import WEIGHTS_DIR, CheckpointInfo, resolve_model_path, verify_shipped_file
 
 __all__ = [
     "ENGINES",
@@ -78,8 +78,7 @@ class OnnxModel:
         name: the model family (``"tinctnet"`` ...), as a torch model's ``name``.
         config: the family's settings as attributes (``config.input_size`` is the working size).
         output_size: ``(h, w)`` of the ab it predicts.
-        checkpoint_path, checkpoint_info: the safetensors file it was exported from and its
-            description, when known (the file beside it), else the export's own record.
+        export_info: the export's own record (family, config, sizes, source file and digest).
     """
 
     backend = "onnx"
@@ -112,8 +111,6 @@ class OnnxModel:
         self.output_size = tuple(int(v) for v in self.export_info["output_size"])
         batch = self.session.get_inputs()[0].shape[0]
         self._fixed_batch = batch if isinstance(batch, int) else None
-        self.checkpoint_path = self.onnx_path
-        self.checkpoint_info = self.export_info
 
     def _read_metadata(self) -> dict[str, Any]:
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -134,6 +131,11 @@ class OnnxModel:
         if list(inputs[0].shape[1:]) != [1, size, size]:
             raise ValueError(f"{self.onnx_path}: input shape {inputs[0].shape} does not match input_size {size}")
         return info
+
+    def own_info(self) -> CheckpointInfo:
+        """The export described as a checkpoint of its own (path: the ``.onnx`` file), for an
+        export opened without its safetensors file."""
+        return CheckpointInfo(self.onnx_path, self.name, dict(self.export_info.get("config", {})))
 
     def source_sha256(self) -> str | None:
         """SHA-256 of the safetensors file this was exported from (None if not recorded)."""
@@ -178,8 +180,6 @@ def _current_export(checkpoint: Path, engine: str, threads: int) -> OnnxModel | 
         verify_shipped_file(onnx_path)
     model = OnnxModel(onnx_path, threads)
     if model.source_sha256() == sha256_file(checkpoint):
-        model.checkpoint_path = checkpoint
-        model.checkpoint_info = read_checkpoint_info(checkpoint)
         return model
     problem = f"{onnx_path} was exported from other weights than {checkpoint.name}"
     if shipped or engine == "onnx":
@@ -192,8 +192,9 @@ def _export_argument(checkpoint: Path) -> str:
     return checkpoint.stem if _is_shipped(checkpoint) else str(checkpoint)
 
 
-def open_model(model: Any = "default", engine: str = "auto", threads: int = 1) -> tuple[Any, str]:
-    """The model to colorize with and the engine that runs it: ``(model, "onnx" | "torch")``.
+def open_model(model: Any = "default", engine: str = "auto", threads: int = 1) -> tuple[Any, str, CheckpointInfo | None]:
+    """The model to colorize with, the engine that runs it and the checkpoint it came from:
+    ``(model, "onnx" | "torch", info)``.
 
     Args:
         model: ``"default"``, a shipped name, a ``.safetensors`` checkpoint or run folder, an
@@ -201,32 +202,38 @@ def open_model(model: Any = "default", engine: str = "auto", threads: int = 1) -
         engine: ``"auto"`` (the export when there is a current one, else torch), ``"onnx"``
             (an export is required) or ``"torch"``.
         threads: CPU threads for the engine.
+
+    ``info`` is the safetensors file's :class:`~tinct.models.CheckpointInfo` (also when its
+    export runs), an export's own description when an ``.onnx`` file is opened alone, and
+    None for a model object.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if isinstance(model, OnnxModel):
         if engine == "torch":
             raise ValueError(f"{model.onnx_path}: an ONNX export cannot run in the torch engine; pass its .safetensors")
-        return model, "onnx"
+        return model, "onnx", model.own_info()
     if not isinstance(model, (str, os.PathLike)):
         if engine == "onnx":
             raise ValueError("engine 'onnx' needs a model name, checkpoint or .onnx path, not a model object")
         _use_torch_threads(threads)
-        return model, "torch"
+        return model, "torch", None
     if Path(model).suffix == ".onnx":
         if engine == "torch":
             raise ValueError(f"{model}: an ONNX export cannot run in the torch engine; pass its .safetensors")
-        return OnnxModel(model, threads), "onnx"
+        exported = OnnxModel(model, threads)
+        return exported, "onnx", exported.own_info()
     checkpoint = resolve_model_path(model)
     if engine != "torch":
-        read_checkpoint_info(checkpoint)  # a damaged checkpoint is named before any engine starts
+        info = CheckpointInfo.read(checkpoint)  # a damaged checkpoint is named before any engine starts
         exported = _current_export(checkpoint, engine, threads)
         if exported is not None:
-            return exported, "onnx"
+            return exported, "onnx", info
     from tinct.models import load
 
     _use_torch_threads(threads)
-    return load(checkpoint), "torch"
+    loaded, info = load(checkpoint)
+    return loaded, "torch", info
 
 
 def _use_torch_threads(threads: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -18,6 +19,18 @@ from tinct import __version__
 from tinct.errors import TinctError, one_line
 
 USAGE_ERROR = 2  # the exit status of a TinctError: the command could not do what was asked
+
+
+class CommandFailed(TinctError):
+    """A command stopped part-way for a reason that is not a bad request (a full disk, an
+    unreadable photo in the middle of a training run): exit ``status`` (1 unless given), and
+    printed by every process of a torchrun job when ``every_process`` (the failure may hit one
+    process only; a bad request is the same in all of them and is printed once)."""
+
+    def __init__(self, message: str, status: int = 1, every_process: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.every_process = every_process
 
 # Name -> one-line help shown by `tinct --help` (each module's add_parser gives the same).
 SUBCOMMANDS = {
@@ -79,13 +92,26 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 _default_showwarning = warnings.showwarning
 
 
+def _report(command: str, exc: TinctError) -> int:
+    """Print ``exc`` as one line (once under torchrun, see :func:`main`); its exit status."""
+    failed = exc if isinstance(exc, CommandFailed) else None
+    rank = os.environ.get("RANK", "") or "0"
+    if rank == "0":
+        print(f"tinct {command}: {one_line(exc)}", file=sys.stderr)
+    elif failed is not None and failed.every_process:
+        print(f"tinct {command}: [process {rank}] {one_line(exc)}", file=sys.stderr)
+    return failed.status if failed is not None else USAGE_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``tinct`` command; returns its exit status.
 
     This is the one place where errors become exit statuses: a
     :class:`~tinct.errors.TinctError` from any command (an unknown model, a missing input, a
-    bad setting) is printed as ``tinct <command>: <message>`` on one line and gives status 2;
-    Ctrl-C gives 130. Any other exception is a bug and keeps its traceback. Commands return
+    bad setting) is printed as ``tinct <command>: <message>`` on one line and gives status 2
+    (:class:`CommandFailed`: its own status). Under torchrun (``RANK`` set) only process 0
+    prints it, unless the failure is one process's own (``CommandFailed.every_process``: the
+    other processes print ``tinct <command>: [process N] <message>``). Ctrl-C gives 130. Any other exception is a bug and keeps its traceback. Commands return
     1 themselves when some items failed (one photo of a folder) and the others were done.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -94,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TinctError as exc:
-        print(f"tinct {args.command}: {one_line(exc)}", file=sys.stderr)
-        return USAGE_ERROR
+        return _report(args.command, exc)
     except KeyboardInterrupt:
         print("tinct: interrupted", file=sys.stderr)
         return 130

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     with model_errors():
         source = resolve_model_path(args.model)
-        model = load(source)
+        model, _ = load(source)
     target = Path(args.output) if args.output else export_path(source)
     if target.suffix != ".onnx":
         raise TinctError(f"{target}: the output must be an .onnx file")

@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
         help="check the NumPy network's gradients and the XOR test",
         description=(
             "Compare backpropagation with central finite differences (float64) for every "
-            "activation / output / loss / L2 combination of tinct.nn, then train [2, 2, 1] and "
+            "activation / output / loss / L2 combination of tinct.numpynet, then train [2, 2, 1] and "
             "[2, 3, 1] sigmoid networks on XOR. Exit code 1 if anything fails."
         ),
     )

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         cls = model_class(name)
         doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
         summary = doc[0] if doc else ""
-        print(f"  {name:<14} {getattr(cls, 'backend', 'torch'):<6} {summary}")
+        print(f"  {name:<14} {cls.backend:<6} {summary}")
     print("\nShipped weights (use with: tinct colorize --model NAME; engine: onnx if exported, else torch):")
     shipped = shipped_models()
     if not shipped:

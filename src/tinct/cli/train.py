@@ -9,6 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from tinct.cli import USAGE_ERROR, CommandFailed
+from tinct.errors import TinctError, one_line
+
 EPILOG = """\
 examples:
   tinct train --model tinctnet --data ~/photos --out runs/first
@@ -62,21 +65,10 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fail(message: str, status: int = 1, every_process: bool = False) -> int:
-    # Under torchrun, configuration errors are the same in every process: say them once.
-    # Errors during training may hit one process only: those say which process they come from.
-    rank = os.environ.get("RANK", "0") or "0"
-    if rank == "0":
-        print(f"tinct: {message}", file=sys.stderr)
-    elif every_process:
-        print(f"tinct: [process {rank}] {message}", file=sys.stderr)
-    return status
-
-
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return one_line(exc)
 
 
 def _saved_config(out: Path) -> dict:
@@ -89,33 +81,18 @@ def _saved_config(out: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinct.train import ConfigError, TrainError, check_run_dir, list_presets, load_preset, resolve_run_config, train
+    """Train as ``args`` asks. Errors reach :func:`tinct.cli.main` as one line: a bad request
+    (:class:`~tinct.errors.TinctError`, status 2) is said once under torchrun; a failure while
+    training (a full disk, an unreadable photo) is a :class:`~tinct.cli.CommandFailed` (status
+    1, 2 for a :class:`TrainError`) that every process reports, as it may hit one only."""
+    from tinct.train import ConfigError, TrainError, list_presets, load_preset, train
 
     if args.list_presets:
         for name in list_presets():
             description = load_preset(name).get("description", "")
             print(f"{name:24s} {description}")
         return 0
-    if not args.out:
-        return _fail("--out DIR is required (the run folder)", 2)
-    out = Path(args.out).expanduser()
-    overrides = list(args.overrides)
-    if args.init and args.resume:
-        return _fail("--init starts a new run from other weights; --resume continues this one: pick one", 2)
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    try:
-        check_run_dir(out, args.resume, args.overwrite)
-        base = _saved_config(out) if args.resume else None
-        if base is None and not args.model and not args.preset and not args.init:
-            return _fail("no model: pass --model NAME (tinct models lists them) or --preset NAME", 2)
-        run_config = resolve_run_config(
-            preset=args.preset, model=args.model, sources=args.data, overrides=overrides, base=base, init=args.init
-        )
-    except (ConfigError, TrainError) as exc:
-        return _fail(str(exc), 2)
-    except (OSError, ValueError) as exc:
-        return _fail(str(exc), 1)
+    out, run_config = _run_config(args)
     try:
         result = train(
             run_config,
@@ -125,20 +102,52 @@ def run(args: argparse.Namespace) -> int:
             progress=False if args.no_progress else None,
         )
     except (ConfigError, TrainError) as exc:
-        return _fail(str(exc), 2, every_process=True)
+        raise CommandFailed(one_line(exc), USAGE_ERROR, every_process=True) from exc
     except (OSError, ValueError) as exc:
         # Data problems (missing folder, unreadable photo) and files that cannot be written
-        # (a full disk) arrive as one-line errors; TINCT_DEBUG=1 shows the traceback instead.
+        # (a full disk) arrive as one-line errors (status 1, as before TinctError existed);
+        # TINCT_DEBUG=1 shows the traceback instead.
         if os.environ.get("TINCT_DEBUG"):
             raise
-        return _fail(_one_line(exc), 1, every_process=True)
+        raise CommandFailed(_one_line(exc), 1, every_process=True) from exc
     if os.environ.get("RANK", "0") in ("", "0"):
-        best = out / "best.safetensors"
-        epochs = f"{result.epochs_done} epoch" + ("" if result.epochs_done == 1 else "s")
-        best_loss = f", best val loss {result.best_val_loss:.4g}" if math.isfinite(result.best_val_loss) else ""
-        stopped = f"; {result.stopped}" if result.stopped else ""
-        steps = f", {result.global_step} steps" if result.global_step else ""
-        print(f"tinct: {out}: {epochs}{steps}{best_loss}{stopped}", file=sys.stderr)
-        if best.exists():
-            print(f"tinct: colorize with: tinct colorize --model {best} PHOTO", file=sys.stderr)
+        _print_result(out, result)
     return 0
+
+
+def _run_config(args: argparse.Namespace):
+    """``(run folder, RunConfig)`` from the arguments; TinctError (status 2) for a bad request,
+    CommandFailed (status 1) for a file that cannot be read."""
+    from tinct.train import check_run_dir, resolve_run_config
+
+    if not args.out:
+        raise TinctError("--out DIR is required (the run folder)")
+    out = Path(args.out).expanduser()
+    overrides = list(args.overrides)
+    if args.init and args.resume:
+        raise TinctError("--init starts a new run from other weights; --resume continues this one: pick one")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    try:
+        check_run_dir(out, args.resume, args.overwrite)
+        base = _saved_config(out) if args.resume else None
+        if base is None and not args.model and not args.preset and not args.init:
+            raise TinctError("no model: pass --model NAME (tinct models lists them) or --preset NAME")
+        return out, resolve_run_config(
+            preset=args.preset, model=args.model, sources=args.data, overrides=overrides, base=base, init=args.init
+        )
+    except TinctError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise CommandFailed(str(exc)) from exc
+
+
+def _print_result(out: Path, result) -> None:
+    best = out / "best.safetensors"
+    epochs = f"{result.epochs_done} epoch" + ("" if result.epochs_done == 1 else "s")
+    best_loss = f", best val loss {result.best_val_loss:.4g}" if math.isfinite(result.best_val_loss) else ""
+    stopped = f"; {result.stopped}" if result.stopped else ""
+    steps = f", {result.global_step} steps" if result.global_step else ""
+    print(f"tinct: {out}: {epochs}{steps}{best_loss}{stopped}", file=sys.stderr)
+    if best.exists():
+        print(f"tinct: colorize with: tinct colorize --model {best} PHOTO", file=sys.stderr)

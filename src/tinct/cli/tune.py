@@ -68,15 +68,15 @@ def run(args) -> int:
 
     from tinct.color import prepare_gamut_tables
     from tinct.evaluate import decoding_search as ds
-    from tinct.models import load, read_checkpoint_info, resolve_model_path
+    from tinct.models import load, resolve_model_path
 
     if args.out and not args.out.endswith(".safetensors"):
         return _fail(f"--out {args.out}: checkpoints are .safetensors files")
     torch.set_num_threads(args.threads)
     try:
         path = resolve_model_path(args.checkpoint)
-        info, model = read_checkpoint_info(path), load(path)
-        if getattr(model.config, "head", None) != "bins":
+        model, info = load(path)
+        if not model.tunable_decoding:
             return _fail(f"{args.checkpoint}: not a bins-head model; nothing to tune")
         grid = _grid(args, int(model.config.input_size))
         keys, photos, scorer = ds.held_out_photos(info, args.limit, progress=not args.no_progress)

@@ -12,7 +12,7 @@ Modules: :mod:`~tinct.data.config` (``DataConfig``, source strings), :mod:`~tinc
 (folders, Caltech-101, COCO, CIFAR-100, seed 002's LAB arrays), :mod:`~tinct.data.preprocess`
 (tiles, 8-bit Lab, per-tile statistics), :mod:`~tinct.data.cache` (tile cache), :mod:`~tinct.data.dataset`
 (splits, datasets), :mod:`~tinct.data.manifest` (manifest format), :mod:`~tinct.data.download`
-(verified downloads of known datasets). Command line: ``python -m tinct.data --help``.
+(verified downloads of known datasets). Command line: ``tinct data --help``.
 """
 
 from tinct.data.cache import BrokenImageWarning

@@ -25,10 +25,10 @@ from tinct.evaluate.runner import (
     evaluate_model,
     evaluate_predictions,
     match_predictions,
-    parameter_count,
     training_folders,
 )
 from tinct.evaluate.scoring import METRICS, SET_METRICS, gray_baseline, score_pair
+from tinct.models.base import count_parameters
 
 __all__ = [
     "BASELINE_NAME",
@@ -44,8 +44,8 @@ __all__ = [
     "format_leaderboard_markdown",
     "format_table",
     "gray_baseline",
+    "count_parameters",
     "match_predictions",
-    "parameter_count",
     "score_pair",
     "summary_dict",
     "training_folders",

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinct.models.checkpoint import CheckpointInfo
+
 __all__ = [
     "DECODING_KEYS",
     "MAX_CHROMA_RATIO",
@@ -123,11 +125,11 @@ def describe(setting: Row) -> str:
             f"gate={setting['hue_gate_low']}/{setting['hue_gate_high']:<4}")
 
 
-def held_out_photos(info: dict[str, Any], limit: int = 0, progress: bool = True):
+def held_out_photos(info: CheckpointInfo, limit: int = 0, progress: bool = True):
     """``(keys, photos, scorer)`` for the whole photos behind a checkpoint's validation split.
 
-    ``info`` is the checkpoint's header (:func:`tinct.models.read_checkpoint_info`), whose
-    ``extra.data_config`` names the training data. ``keys`` are the sorted photo names (at most
+    ``info`` is the checkpoint's :class:`~tinct.models.CheckpointInfo` (:func:`tinct.models.load`
+    returns it), whose ``extra.data_config`` names the training data. ``keys`` are the sorted photo names (at most
     ``limit`` of them, 0 = all), ``photos`` their :class:`tinct.io.Photo` (the truth's own
     CIELAB L, 0-100), ``scorer`` a :class:`tinct.evaluate.scoring.TargetScorer` holding the
     uint8 RGB truths. Raises ValueError when the checkpoint records no training data or its
@@ -140,7 +142,7 @@ def held_out_photos(info: dict[str, Any], limit: int = 0, progress: bool = True)
     from tinct.evaluate.scoring import TargetScorer
     from tinct.io import Photo, read_rgb
 
-    data_config = info.get("extra", {}).get("data_config")
+    data_config = info.extra.get("data_config")
     if not data_config:
         raise ValueError("this checkpoint records no training data (extra.data_config), so it has no held-out photos")
     val = make_splits(DataConfig.from_dict(data_config), seed=0)["val"]
@@ -324,11 +326,11 @@ def search_decoding(
 
 
 def write_tuned_checkpoint(
-    path: str | os.PathLike, model, info: dict[str, Any], search: DecodingSearch, storage: str = "float32"
+    path: str | os.PathLike, model, info: CheckpointInfo, search: DecodingSearch, storage: str = "float32"
 ) -> Path:
     """Write ``model``'s weights to a new checkpoint whose config carries ``search.chosen``.
 
-    ``info`` is the source checkpoint's header: its data manifest, metrics and extra are kept,
+    ``info`` is the source checkpoint's :class:`~tinct.models.CheckpointInfo`: its data manifest, metrics and extra are kept,
     and ``metrics.decoding_tuning`` records the search. ``storage`` is ``"float32"`` or
     ``"float16"``. ``model`` is not changed. Returns the path written.
     """
@@ -337,8 +339,8 @@ def write_tuned_checkpoint(
     return save_checkpoint(
         path,
         with_decoding(model, search.chosen),
-        data_manifest_sha256=info.get("data_manifest_sha256"),
-        metrics={**info.get("metrics", {}), "decoding_tuning": search.record()},
-        extra=info.get("extra", {}),
+        data_manifest_sha256=info.data_manifest_sha256,
+        metrics={**info.metrics, "decoding_tuning": search.record()},
+        extra=info.extra,
         storage=storage,
     )

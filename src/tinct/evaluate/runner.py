@@ -39,6 +39,7 @@ from tinct.models.base import count_parameters
 
 if TYPE_CHECKING:
     from tinct.data.config import SourceSpec
+    from tinct.models.checkpoint import CheckpointInfo
 
 __all__ = [
     "BASELINE_NAME",
@@ -51,7 +52,6 @@ __all__ = [
     "truth_items",
     "check_held_out",
     "match_predictions",
-    "parameter_count",
     "evaluate_model",
     "evaluate_predictions",
     "compare_models",
@@ -179,20 +179,19 @@ def _recorded_source(text: str) -> "SourceSpec":
     return dataclasses.replace(spec, path=spec.path.expanduser().resolve())
 
 
-def training_sources(model) -> list["SourceSpec"] | None:
-    """The training sources recorded in a loaded checkpoint (``extra.data_config.sources``),
-    paths made real, or None when it records none."""
-    info = getattr(model, "checkpoint_info", None) or {}
-    data_config = (info.get("extra") or {}).get("data_config") or {}
+def training_sources(info: "CheckpointInfo | None") -> list["SourceSpec"] | None:
+    """The training sources recorded in a checkpoint's info (``extra.data_config.sources``),
+    paths made real, or None when it records none (or there is no checkpoint)."""
+    data_config = (info.extra.get("data_config") if info is not None else None) or {}
     if "sources" not in data_config:
         return None
     return [_recorded_source(text) for text in _paths_in(data_config["sources"])]
 
 
-def training_folders(model) -> list[Path] | None:
-    """Real paths of the training folders recorded in a loaded checkpoint
+def training_folders(info: "CheckpointInfo | None") -> list[Path] | None:
+    """Real paths of the training folders recorded in a checkpoint's info
     (``extra.data_config.sources``), or None when it records none."""
-    sources = training_sources(model)
+    sources = training_sources(info)
     return None if sources is None else [source.path for source in sources]
 
 
@@ -208,15 +207,17 @@ def _held_out_within(data: "SourceSpec | None", trained: "SourceSpec") -> str | 
     return None
 
 
-def check_held_out(data: Path, model, name: str, allow_train_data: bool, source: "SourceSpec | None" = None) -> str:
-    """Refuse to score ``model`` on ``data`` when ``data`` overlaps its recorded training folders.
+def check_held_out(data: Path, info: "CheckpointInfo | None", name: str, allow_train_data: bool,
+                   source: "SourceSpec | None" = None) -> str:
+    """Refuse to score model ``name`` on ``data`` when ``data`` overlaps the training folders its
+    checkpoint ``info`` records (:attr:`tinct.infer.Colorizer.checkpoint`).
 
     Overlap means: ``data`` equals a training folder, lies inside one, or contains one, except
     where ``source`` (what is scored in ``data``) is held out within that source: the test
     split of a CIFAR-100 source, lab-array parts the model did not train on.
     Returns a one-line statement of what was checked (it goes into the report).
     """
-    sources = training_sources(model)
+    sources = training_sources(info)
     if sources is None:
         return f"{name}: the checkpoint records no training folders; held-out status not verified"
     data = Path(data).resolve()
@@ -240,10 +241,6 @@ def check_held_out(data: Path, model, name: str, allow_train_data: bool, source:
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-# The name tinct.evaluate exported before the count moved to tinct.models.base.
-parameter_count = count_parameters
 
 
 def _key_of(path: Path, root: Path) -> str:
@@ -435,7 +432,7 @@ def _model_system(model, name: str, held_out: str) -> _System:
     def warm_up(truth: np.ndarray):
         colorizer.colorize_photo(Photo(lightness=cielab_lightness(truth[:32, :32])))
 
-    path = getattr(colorizer.model, "checkpoint_path", None)
+    path = colorizer.checkpoint.path if colorizer.checkpoint is not None else None
     result = SystemResult(name, "model", parameters=count_parameters(colorizer.model),
                           source=str(path) if path else None, held_out=held_out)
     return _System(result, produce, warm_up)
@@ -546,7 +543,7 @@ def compare_models(
         if name in names or name == BASELINE_NAME:
             name = str(spec)
         names.add(name)
-        held_out = check_held_out(data, colorizer.model, name, allow_train_data, source)
+        held_out = check_held_out(data, colorizer.checkpoint, name, allow_train_data, source)
         systems.append(_model_system(colorizer, name, held_out))
     systems.append(_baseline_system())
     evaluation = _run(mode, data, items, systems, optional, comparisons, thumbnail_size, progress)

@@ -287,7 +287,7 @@ def evaluate_video_model(
         raise EvaluationError(f"{data}: no video clips found")
     video = VideoColorizer(model, temporal or TemporalConfig(), batch_size=batch_size, threads=threads, engine=engine)
     name = video.colorizer.name
-    held_out = _check_photos_held_out(data, video.colorizer.model, name, allow_train_data)
+    held_out = _check_photos_held_out(data, video.colorizer.checkpoint, name, allow_train_data)
     temporal_name, per_frame_name = f"{name} temporal", f"{name} per-frame"
     systems = {
         temporal_name: VideoSystem(temporal_name, "temporal"),
@@ -329,7 +329,7 @@ def _score_both_ways(video, clip: str, frames: Iterator[np.ndarray], bar, system
         systems[system_name].frames += count
 
 
-def _check_photos_held_out(data: Path, model, name: str, allow_train_data: bool) -> str:
+def _check_photos_held_out(data: Path, info, name: str, allow_train_data: bool) -> str:
     """The held-out statement for clips made from photos (``clips.json``'s photo folder)."""
     import json as _json
 
@@ -342,7 +342,7 @@ def _check_photos_held_out(data: Path, model, name: str, allow_train_data: bool)
     photo_root = Path(_json.loads(manifest.read_text(encoding="utf-8")).get("photo_root", ""))
     if not photo_root.is_absolute():
         photo_root = (Path.cwd() / photo_root).resolve()
-    return f"clips made from the photos of {photo_root}: " + check_held_out(photo_root, model, name, allow_train_data)
+    return f"clips made from the photos of {photo_root}: " + check_held_out(photo_root, info, name, allow_train_data)
 
 
 class _Timed:

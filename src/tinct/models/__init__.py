@@ -7,6 +7,7 @@ True
 
 from tinct.models.checkpoint import (
     DEFAULT_MODEL,
+    CheckpointInfo,
     load,
     read_checkpoint_info,
     read_safetensors_header,
@@ -18,6 +19,7 @@ from tinct.models.registry import UnknownModelError, build_config, create_model,
 
 __all__ = [
     "DEFAULT_MODEL",
+    "CheckpointInfo",
     "UnknownModelError",
     "build_config",
     "create_model",

@@ -13,6 +13,11 @@ Training asks the model for its own loss:
     training_loss(l, ab) -> (scalar Tensor, dict of float metrics)
 
 with ``l (B, 1, S, S)`` and ``ab (B, 2, S, S)`` in Lab units.
+
+What a family can do beyond that it declares in the attributes of :class:`ModelCapabilities`
+(``backend``, ``uses_labels``, ``fit_statistics_from``, ``has_palette``,
+``custom_training_step``, ``tunable_decoding``, ``takes_hints``); the trainer, the evaluator,
+``tinct tune`` and the engine read them and never probe a model for methods.
 """
 
 from __future__ import annotations
@@ -25,7 +30,38 @@ import torch
 from torch import nn
 
 
-class ColorModel(nn.Module):
+class ModelCapabilities:
+    """What a model family can do, declared once with a default for every family.
+
+    Attributes:
+        backend: ``"torch"`` (an ``nn.Module``), ``"numpy"`` (a
+            :class:`~tinct.models.numpy_base.NumpyColorModel`, trained by
+            :mod:`tinct.train.numpy_loop`) or ``"onnx"`` (:class:`tinct.engine.OnnxModel`).
+        uses_labels: ``training_loss`` takes the photos' class labels (``labels=``); a
+            property where the config decides (tinctnet's ``classes``).
+        fit_statistics_from: what a fresh training run fits the model's statistics from:
+            None (nothing), ``"ab_samples"`` (``fit_statistics(ab (N, 2))``, Lab units) or
+            ``"dataset"`` (``fit_statistics_from_dataset(dataset, pixels, seed)``, palettes).
+        has_palette: ``palette_image() -> uint8 (H, W, 3)`` draws its colours (the trainer
+            writes it as ``palette.png``).
+        custom_training_step: ``make_optimizers(train_config) -> {name: optimizer}`` and
+            ``train_step(l, ab, optimizers) -> metrics`` replace the loop's one-optimiser step
+            (pix2pix's generator and discriminator).
+        tunable_decoding: a bins head whose decoding settings (temperature, prior correction,
+            hue gate, chroma commitment) ``tinct tune`` searches.
+        takes_hints: ``predict_ab`` takes user hints (ab points and a reference histogram).
+    """
+
+    backend: ClassVar[str] = "torch"
+    uses_labels: bool = False
+    fit_statistics_from: ClassVar[str | None] = None
+    has_palette: ClassVar[bool] = False
+    custom_training_step: ClassVar[bool] = False
+    tunable_decoding: bool = False
+    takes_hints: bool = False
+
+
+class ColorModel(ModelCapabilities, nn.Module):
     """Base class of the torch model families.
 
     Subclasses define a ``Config`` dataclass (with at least ``input_size: int``), take it as
@@ -34,7 +70,6 @@ class ColorModel(nn.Module):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type]
-    backend: ClassVar[str] = "torch"
 
     def __init__(self, config: Any):
         super().__init__()

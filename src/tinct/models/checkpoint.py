@@ -40,6 +40,7 @@ __all__ = [
     "save_checkpoint",
     "read_checkpoint_info",
     "read_safetensors_header",
+    "CheckpointInfo",
     "load",
     "resolve_model_path",
     "shipped_models",
@@ -179,6 +180,43 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(info["config"], dict):
         raise ValueError(f"{path}: the tinct model description's 'config' is a {type(info['config']).__name__}, expected an object")
     return info
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about its model besides the weights (:func:`load` returns it).
+
+    Attributes:
+        path: the checkpoint file (or the ``.onnx`` export an engine opened directly).
+        family: the registered model family (``"tinctnet2"`` ...).
+        config: the family's settings as stored (JSON values).
+        metrics: what training recorded (epoch, losses, decoding tuning ...).
+        data_manifest_sha256: the training data manifest's digest, or None.
+        extra: anything else training stored (``data_config``, ``train_config`` ...).
+    """
+
+    path: Path
+    family: str
+    config: dict[str, Any]
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data_manifest_sha256: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_header(cls, path: str | os.PathLike, header: dict[str, Any]) -> CheckpointInfo:
+        """From the JSON description :func:`read_checkpoint_info` returns."""
+        return cls(Path(path), header["model"], header.get("config") or {}, header.get("metrics") or {},
+                   header.get("data_manifest_sha256"), header.get("extra") or {})
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> CheckpointInfo:
+        """A checkpoint's description, read without torch (ValueError naming a damaged file)."""
+        return cls.from_header(path, read_checkpoint_info(path))
+
+    def header(self) -> dict[str, Any]:
+        """The JSON description as stored in the file (the form :func:`read_checkpoint_info` returns)."""
+        return {"format_version": FORMAT_VERSION, "model": self.family, "config": self.config,
+                "data_manifest_sha256": self.data_manifest_sha256, "metrics": self.metrics, "extra": self.extra}
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -321,8 +359,9 @@ def _check_shapes(path: Path, family: str, own: dict[str, Any], stored: dict[str
     raise ValueError(f"{path}: weights do not fit model {family!r} as its stored config builds it: tensors " + "; ".join(parts))
 
 
-def load(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu"):
-    """Rebuild a model from shipped weights (by name) or a checkpoint file, in eval mode.
+def load(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> tuple[Any, CheckpointInfo]:
+    """Rebuild a model from shipped weights (by name) or a checkpoint file, in eval mode:
+    ``(model, info)``, ``info`` the :class:`CheckpointInfo` of the file it came from.
 
     ``name_or_path`` is ``"default"``, the name of shipped weights (``tinct models`` lists
     them), a ``.safetensors`` checkpoint, or a run folder holding ``best.safetensors``.
@@ -350,6 +389,4 @@ def load(name_or_path: str | os.PathLike = "default", device: str | torch.device
         model.to(device).eval()
     else:
         model.load_state_dict({k: v.numpy() for k, v in tensors.items()})
-    model.checkpoint_info = info
-    model.checkpoint_path = path
-    return model
+    return model, CheckpointInfo.from_header(path, info)

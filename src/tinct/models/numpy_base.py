@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from tinct.models.base import ModelCapabilities
 from tinct.numpynet import Network, Optimizer
 
 __all__ = ["NumpyColorModel", "HIDDEN_ACTIVATIONS", "check_mlp_config", "initialisation_seed"]
@@ -46,7 +47,7 @@ def check_mlp_config(name: str, config) -> None:
         raise ValueError(f"{name}: hidden must be a list of layer sizes >= 1, got {list(config.hidden)}")
 
 
-class NumpyColorModel:
+class NumpyColorModel(ModelCapabilities):
     """Base class of the NumPy families; subclasses set ``Config`` and build ``self.network``.
 
     Subclasses implement:
@@ -54,6 +55,9 @@ class NumpyColorModel:
     * ``examples(l, ab) -> (x (N, D_in), y (N, D_out))``: network inputs and RGB targets in
       [0, 1] from ``l (B, 1, S, S)`` and ``ab (B, 2, S, S)`` torch tensors in Lab units;
     * ``predict_ab(l) -> ab``.
+
+    Their capabilities are :class:`~tinct.models.base.ModelCapabilities`'s defaults but for
+    ``backend = "numpy"``.
     """
 
     name: ClassVar[str] = ""

@@ -120,6 +120,9 @@ def _gamut_palette(num_colors: int) -> torch.Tensor:
 class _PaletteClassifier(ColorModel):
     """Shared machinery: palette buffer, window padding, decoding and the loss."""
 
+    fit_statistics_from = "dataset"  # the palette: k-means of ab samples or one photo's colours
+    has_palette = True
+
     def _setup_palette(self, config) -> None:
         if config.num_colors < 2:
             raise ValueError(f"{self.name}: num_colors must be at least 2, got {config.num_colors}")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tinct.color import LAB
-from tinct.models.base import check_lightness_batch
+from tinct.models.base import check_lightness_batch, count_parameters
 from tinct.models.registry import register_model
 from tinct.models.unet import UNet
 
@@ -78,6 +78,8 @@ class Pix2Pix(UNet):
     The generator is seed 004's U-Net, inherited with its forward, ``predict_ab`` and L1
     ``training_loss`` (the validation loss); only the generator runs at inference.
     """
+
+    custom_training_step = True  # generator and discriminator each have an optimiser
 
     @dataclass
     class Config:
@@ -171,6 +173,6 @@ class Pix2Pix(UNet):
 
     def num_parameters_by_network(self) -> dict[str, int]:
         return {
-            "generator": sum(p.numel() for p in self.generator.parameters()),
-            "discriminator": sum(p.numel() for p in self.discriminator.parameters()),
+            "generator": count_parameters(self.generator),
+            "discriminator": count_parameters(self.discriminator),
         }

@@ -55,6 +55,13 @@ class BinsDecoding:
     ``hue_gate_high``; a bins model has the buffers ``bin_centers (Q, 2)`` and
     ``class_weights (Q,)``."""
 
+    fit_statistics_from = "ab_samples"  # the rebalancing weights (a bins head; a no-op for regression)
+
+    @property
+    def tunable_decoding(self) -> bool:
+        """A bins head: ``tinct tune`` searches its decoding settings."""
+        return self.config.head == "bins"
+
     def _check_decoding(self, config, family: str) -> None:
         if config.head not in ("bins", "regression"):
             raise ValueError(f"{family} head must be 'bins' or 'regression', got {config.head!r}")

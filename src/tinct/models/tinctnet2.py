@@ -139,6 +139,11 @@ class TinctNet2(BinsDecoding, ColorModel):
         hint_max_patch: int = 5  # training: a point reveals the truth's mean over a square of 1..this px
         hint_histogram_rate: float = 0.2  # training: share of crops given the truth's ab histogram
 
+    @property
+    def takes_hints(self) -> bool:
+        """Trained with hints (``config.hints``): ``predict_ab`` takes ab points and a histogram."""
+        return bool(self.config.hints)
+
     def __init__(self, config: Config):
         super().__init__(config)
         self._check_decoding(config, "tinctnet2")
@@ -200,8 +205,8 @@ class TinctNet2(BinsDecoding, ColorModel):
         """Copy every weight of the automatic tinctnet2 ``source`` (the hint branch stays zero)."""
         from tinct.models.checkpoint import load
 
-        base = load(source)
-        if getattr(base, "name", "") != "tinctnet2" or base.config.hints:
+        base, _ = load(source)
+        if base.name != "tinctnet2" or base.takes_hints:
             raise ValueError(f"tinctnet2 hint_base: {source} is not an automatic tinctnet2 model")
         try:
             missing, unexpected = self.load_state_dict(base.state_dict(), strict=False)

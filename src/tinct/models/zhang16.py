@@ -55,6 +55,8 @@ def _scaled(channels: int, multiplier: float) -> int:
 
 @register_model("zhang16")
 class Zhang16(ColorModel):
+    fit_statistics_from = "ab_samples"  # the rebalancing weights from the training colours
+
     @dataclass
     class Config:
         input_size: int = 256  # the paper trains on 176x176 crops of 256 images; multiple of 8

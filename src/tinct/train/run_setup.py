@@ -104,7 +104,7 @@ def set_up_run(
     if context.is_main:
         prepare_run_dir(run_dir, resume, overwrite)
     context.barrier()
-    if context.is_main and hasattr(setup.model, "palette_image"):
+    if context.is_main and setup.model.has_palette:
         write_palette(run_dir, setup.model)
     return setup
 
@@ -140,17 +140,18 @@ def _load_data(run: RunConfig, datasets: tuple[Any, Any] | None, manifest: str |
 
 
 def _initial_model(run: RunConfig):
-    """Load ``train.init_from`` before any data work; one line naming the file when it is unusable."""
+    """Load ``train.init_from`` before any data work: ``(model, CheckpointInfo)``; one line
+    naming the file when it is unusable."""
     from tinct.models import load
 
     source = run.train.init_from
     try:
-        initial = load(source)
+        initial, info = load(source)
     except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, OSError) as exc:
         raise TrainError(f"train.init_from: {checkpoint_problem(source, exc)}") from None
     if initial.name != run.model:
         raise TrainError(f"train.init_from: {source} holds a {initial.name!r} model, this run trains {run.model!r}")
-    return initial
+    return initial, info
 
 
 def _check_resumable(setup: RunSetup, state: dict[str, Any]) -> None:
@@ -174,7 +175,7 @@ def _build_model(setup: RunSetup, initial) -> Any:
     run, state = setup.run, setup.state
     seed_everything(run.train.seed)
     model = create_model(run.model, **run.model_config)
-    if getattr(model, "uses_labels", False):
+    if model.uses_labels:
         _check_classes(model, setup.train_ds)
     if initial is not None:
         _load_initial_weights(setup, model, initial)
@@ -185,7 +186,7 @@ def _build_model(setup: RunSetup, initial) -> Any:
             raise TrainError(f"{exc}; or train from random weights with --set model.pretrained=false") from None
         if loaded:
             setup.log(f"tinct: starting from {loaded}")
-    if state is None and hasattr(model, "fit_statistics") and run.train.statistics_pixels:
+    if state is None and model.fit_statistics_from and run.train.statistics_pixels:
         _fit_statistics(model, setup.train_ds, run.train)
     if isinstance(model, nn.Module):
         if state is not None:
@@ -209,17 +210,19 @@ def _check_classes(model, train_ds) -> None:
 def _fit_statistics(model, train_ds, c: TrainConfig) -> None:
     from tinct.data import ab_samples
 
-    if hasattr(model, "fit_statistics_from_dataset"):  # statistics beyond ab samples (palettes)
+    if model.fit_statistics_from == "dataset":  # statistics beyond ab samples (palettes)
         model.fit_statistics_from_dataset(train_ds, c.statistics_pixels, c.seed)
     else:
         model.fit_statistics(ab_samples(train_ds, c.statistics_pixels, c.seed))
 
 
 def _load_initial_weights(setup: RunSetup, model, initial) -> None:
-    """Copy the weights of ``train.init_from`` into the new model (fine-tuning)."""
+    """Copy the weights of ``train.init_from`` (``initial``: :func:`_initial_model`'s
+    ``(model, info)``) into the new model (fine-tuning)."""
     from tinct.models.checkpoint import sha256_file
 
     source = setup.config.init_from
+    initial, info = initial
     try:
         model.load_state_dict(initial.state_dict())
     except (RuntimeError, ValueError, KeyError) as exc:
@@ -228,5 +231,5 @@ def _load_initial_weights(setup: RunSetup, model, initial) -> None:
             f"train.init_from: {source}: its weights do not fit this run's {setup.run.model} "
             f"config ({first}); use the same model settings as the checkpoint (tinct models {source})"
         ) from None
-    setup.log(f"tinct: starting from {source} (sha256 {sha256_file(initial.checkpoint_path)[:16]}...)")
+    setup.log(f"tinct: starting from {source} (sha256 {sha256_file(info.path)[:16]}...)")
 

@@ -129,7 +129,7 @@ class TorchLoop:
         self.setup = setup
         self.config = c
         self.ctx = setup.context
-        self.uses_labels = bool(getattr(setup.model, "uses_labels", False))
+        self.uses_labels = bool(setup.model.uses_labels)
         self.sampler = TrainSampler(
             len(setup.train_ds), c.batch_size, self.ctx.rank, self.ctx.world_size, c.seed, c.max_steps_per_epoch
         )
@@ -139,7 +139,7 @@ class TorchLoop:
                 "lower it with --set train.batch_size=N"
             )
         self.model = self._wrap_for_processes(setup.model)
-        self.custom_step = hasattr(self.model, "train_step") and hasattr(self.model, "make_optimizers")
+        self.custom_step = setup.model.custom_training_step
         self.optimizers = self._build_optimizers()
         self.loss_module = self._build_loss_module()
         self.schedule = LearningRateSchedule(c, self.sampler.steps)
@@ -164,12 +164,8 @@ class TorchLoop:
 
     def _build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         model, c = self.model, self.config
-        if hasattr(model, "make_optimizers"):
+        if self.custom_step:
             optimizers = dict(model.make_optimizers(c))
-            if not self.custom_step and len(optimizers) != 1:
-                raise TrainError(
-                    f"model {self.setup.run.model!r} makes {len(optimizers)} optimizers but has no train_step to use them"
-                )
         else:
             groups = model.parameter_groups(c.lr) if isinstance(model, ColorModel) else model.parameters()
             optimizers = {"model": build_optimizer(groups, c)}

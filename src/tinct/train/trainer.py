@@ -63,7 +63,7 @@ def train(
         # Every rank checks the folder (so all fail alike); only rank 0 changes it.
         run_dir = check_run_dir(out_dir, resume, overwrite)
         setup = set_up_run(run, run_dir, resume, overwrite, datasets, data_manifest_sha256, progress, context, device)
-        loop = NumpyLoop(setup) if getattr(setup.model, "backend", "torch") == "numpy" else TorchLoop(setup)
+        loop = NumpyLoop(setup) if setup.model.backend == "numpy" else TorchLoop(setup)
         result = loop.run()
         context.barrier()
         return result
