@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from tinct.models import create_model, list_models, load, read_checkpoint_info, save_checkpoint
+from tinct.models import CheckpointInfo, create_model, list_models, load, model_class, read_checkpoint_info, save_checkpoint
 from tinct.models.checkpoint import WEIGHTS_DIR, sha256_file, shipped_models
 
 
@@ -26,11 +26,29 @@ def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
     info = read_checkpoint_info(path)
     assert info["model"] == "tinctnet" and info["config"]["width"] == 4 and info["format_version"] == 1
     assert info["metrics"] == {"psnr": 1.5} and info["data_manifest_sha256"] == "ab" * 32
-    again, _ = load(path)
+    again, loaded = load(path)
     assert again.config == model.config
+    assert loaded == CheckpointInfo(path, "tinctnet", info["config"], {"psnr": 1.5}, "ab" * 32, {})
+    assert loaded.header() == info and CheckpointInfo.read(path) == loaded
+    assert not hasattr(again, "checkpoint_info") and not hasattr(again, "checkpoint_path")  # nothing bolted on
     x = torch.rand(2, 1, 32, 32) * 100
     with torch.inference_mode():
         assert torch.equal(model.predict_ab(x), again.predict_ab(x))
+
+
+def test_every_family_declares_its_capabilities():
+    declared = {}
+    for name in list_models():  # the class's declaration; an instance where its config decides
+        model = create_model(name, width=4, input_size=32) if name.startswith("tinctnet") else model_class(name)
+        declared[name] = (model.backend, model.uses_labels, model.fit_statistics_from, model.has_palette,
+                          model.custom_training_step, model.tunable_decoding, model.takes_hints)
+    assert declared["tinctnet"] == ("torch", False, "ab_samples", False, False, True, False)
+    assert declared["tinctnet2"][2:] == ("ab_samples", False, False, True, False)
+    assert declared["zhang16"][2:6] == ("ab_samples", False, False, False)
+    assert declared["palette-cnn"][2:4] == ("dataset", True) and declared["pix2pix"][4] is True
+    assert declared["window-mlp"] == ("numpy", False, None, False, False, False, False)
+    assert create_model("tinctnet", width=4, input_size=32, head="regression").tunable_decoding is False
+    assert create_model("tinctnet", width=4, input_size=32, classes=3).uses_labels is True
 
 
 def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
