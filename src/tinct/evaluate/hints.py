@@ -83,13 +83,11 @@ def evaluate_hints(
     from tqdm import tqdm
 
     from tinct.color import cielab_lightness
+    from tinct.evaluate.runner import check_held_out
     from tinct.evaluate.scoring import gray_baseline
     from tinct.hints import colorize_with_hints, hints_from_truth, require_hint_model
     from tinct.infer import Colorizer
-    from tinct.io import Photo, read_rgb
-
-    from tinct.evaluate.runner import check_held_out
-    from tinct.io import list_images
+    from tinct.io import Photo, list_images, read_rgb
 
     if reference not in (None, "truth"):
         raise ValueError(f"reference must be 'truth' or None, got {reference!r}")
