@@ -243,9 +243,8 @@ def hint_points(
         row = min(int(hint.y * content_h / height), content_h - 1)
         col = min(int(hint.x * content_w / width), content_w - 1)
         top, left = max(row - patch // 2, 0), max(col - patch // 2, 0)
-        out[0, top : row + patch - patch // 2, left : col + patch - patch // 2] = a
-        out[1, top : row + patch - patch // 2, left : col + patch - patch // 2] = b
-        out[2, top : row + patch - patch // 2, left : col + patch - patch // 2] = 1
+        bottom, right = row + patch - patch // 2, col + patch - patch // 2
+        out[:, top:bottom, left:right] = np.array([a, b, 1], dtype=np.float32)[:, None, None]
     return out
 
 
@@ -294,7 +293,7 @@ def reference_histogram(rgb: np.ndarray, centers, side: int = 256) -> np.ndarray
 def require_hint_model(colorizer):
     """The colorizer's model if it takes hints (torch engine), else a :class:`HintError`."""
     model = colorizer.model
-    if colorizer.engine != "torch" or not getattr(getattr(model, "config", None), "hints", False):
+    if colorizer.engine != "torch" or not model.takes_hints:  # an ONNX export takes no hints
         name = getattr(colorizer, "name", "this model")
         raise HintError(f"{name} takes no hints or reference photo; use a hint model such as tinct-v2-hints")
     return model
