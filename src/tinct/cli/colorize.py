@@ -95,16 +95,23 @@ def _inputs(args: argparse.Namespace) -> list[str]:
     return inputs
 
 
+def summary_line(first: str, existing: int, failed: int) -> str:
+    """The last line of a colorize run (photos or clips): what was done, then what was skipped
+    because its output exists and what failed, when any was."""
+    parts = [first]
+    if existing:
+        parts.append(f"{existing} skipped (output exists; --overwrite to replace)")
+    if failed:
+        parts.append(f"{failed} failed")
+    return "; ".join(parts)
+
+
 def _summary(summary) -> str:
     done = summary.done
-    parts = [f"colorized {done} photo{'s' if done != 1 else ''} in {summary.seconds:.1f} s"]
+    first = f"colorized {done} photo{'s' if done != 1 else ''} in {summary.seconds:.1f} s"
     if summary.model_name:
-        parts[0] += f" with {summary.model_name}"
-    if summary.existing:
-        parts.append(f"{summary.existing} skipped (output exists; --overwrite to replace)")
-    if summary.failed:
-        parts.append(f"{summary.failed} failed")
-    return "; ".join(parts)
+        first += f" with {summary.model_name}"
+    return summary_line(first, summary.existing, summary.failed)
 
 
 def run(args: argparse.Namespace) -> int:

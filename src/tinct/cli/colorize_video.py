@@ -230,18 +230,16 @@ def _colorize_clips(video, pending: list, infos: dict, args, tally: _ClipTally) 
 
 
 def _summary(tally: _ClipTally, elapsed: float, model_name: str | None, temporal: str) -> str:
-    parts = [f"colorized {tally.done} clip{'s' if tally.done != 1 else ''} ({tally.frames} frames) in {elapsed:.1f} s"]
+    from tinct.cli.colorize import summary_line
+
+    first = f"colorized {tally.done} clip{'s' if tally.done != 1 else ''} ({tally.frames} frames) in {elapsed:.1f} s"
     if model_name:
-        parts[0] += f" with {model_name}, temporal {temporal}"
+        first += f" with {model_name}, temporal {temporal}"
         if tally.frames and elapsed > 0:
-            parts[0] += f", {tally.frames / elapsed:.1f} frames/s"
+            first += f", {tally.frames / elapsed:.1f} frames/s"
         if temporal == "on":
-            parts[0] += f", {tally.cuts} scene cut{'s' if tally.cuts != 1 else ''} found"
-    if tally.existing:
-        parts.append(f"{tally.existing} skipped (output exists; --overwrite to replace)")
-    if tally.failed:
-        parts.append(f"{tally.failed} failed")
-    return "; ".join(parts)
+            first += f", {tally.cuts} scene cut{'s' if tally.cuts != 1 else ''} found"
+    return summary_line(first, tally.existing, tally.failed)
 
 
 def run(args, split: Split) -> int:
