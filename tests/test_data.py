@@ -44,6 +44,7 @@ from tinct.data.download import (
     fetch,
 )
 from tinct.data.preprocess import STAT_NAMES, tile_stats
+from tinct.errors import DataError, TinctError
 
 L_STEP = 100 / 255  # one step of the 8-bit L encoding
 L_TOL = L_STEP / 2 + 1e-4
@@ -149,6 +150,29 @@ def test_config_validation_and_round_trip():
     assert DataConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown DataConfig field"):
         DataConfig.from_dict({"sources": [], "colour": 1})
+
+
+def test_unusable_data_is_a_one_line_data_error_naming_it(tmp_path):
+    """What tinct.data refuses for a user's input is a DataError: a TinctError (one catch in
+    tinct.cli.main) that is still the ValueError library callers catch."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    arrays, _ = lab_array_parts(tmp_path / "kaggle", sizes=(2,))
+    (arrays / "ab" / "ab1.npy").write_bytes(b"not an array")
+    cases = [
+        (lambda: parse_source("coco:"), "coco:: missing folder after 'coco:'"),
+        (lambda: parse_source(f"folder:{empty}:crops=x"), f"folder:{empty}:crops=x: crops must be an integer"),
+        (lambda: DataConfig(sources=["x"], size=0), "size must be a positive integer, got 0"),
+        (lambda: make_splits(DataConfig(sources=[str(empty)])), f"{empty}: no images found under {empty}"),
+        (lambda: make_splits(DataConfig(sources=[f"lab-arrays:{arrays}"])), f"{arrays}/ab/ab1.npy: not a NumPy"),
+        (lambda: fetch("cifar1000", tmp_path), "unknown dataset 'cifar1000'"),
+    ]
+    for make, message in cases:
+        with pytest.raises(DataError) as info:
+            make()
+        assert isinstance(info.value, TinctError) and isinstance(info.value, ValueError)
+        text = str(info.value)
+        assert text.startswith(message) and "\n" not in text, text
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 import tinct
 from tinct import cli
-from tinct.errors import ModelError, ModelNotFoundError, TinctError, one_line
+from tinct.errors import DataError, ModelError, ModelNotFoundError, TinctError, one_line
 
 
 def _errors_in_the_code() -> list[type]:
@@ -19,7 +19,7 @@ def _errors_in_the_code() -> list[type]:
     from tinct.video.io import VideoReadError
 
     return [ConfigError, TrainError, EvaluationError, WeightsError, UnknownModelError, DownloadError,
-            ChecksumError, ImageReadError, ImageTooLargeError, VideoReadError]  # fmt: skip
+            ChecksumError, ImageReadError, ImageTooLargeError, VideoReadError, DataError]  # fmt: skip
 
 
 def test_user_facing_errors_share_the_base_and_keep_their_builtin_type():
@@ -112,3 +112,46 @@ def test_colorizer_errors_are_model_errors(tmp_path):
         Colorizer(damaged)
     with pytest.raises(FileNotFoundError):  # library code catching the built-in types still works
         Colorizer(tmp_path / "missing.safetensors")
+
+
+def test_a_bad_data_source_to_evaluate_is_one_line_naming_it(tmp_path, tiny_checkpoint, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    arrays = tmp_path / "kaggle"
+    (arrays / "ab").mkdir(parents=True)
+    (arrays / "gray_scale.npy").write_bytes(b"not an array")
+    (arrays / "ab" / "ab1.npy").write_bytes(b"not an array")
+    sources = {  # --data -> what the one line names
+        "cifar100:": "cifar100:",
+        f"caltech101:{tmp_path / 'missing'}": str(tmp_path / "missing"),
+        f"folder:{empty}:crops=0": f"folder:{empty}:crops=0",
+        f"coco:{empty}:val=3": f"coco:{empty}:val=3",
+        f"coco:{empty}": f"coco:{empty}",
+        f"lab-arrays:{arrays}": str(arrays / "gray_scale.npy"),
+    }
+    out = tmp_path / "report"
+    for data, named in sources.items():
+        argv = ["evaluate", "--model", str(tiny_checkpoint), "--data", data, "--out", str(out), "--no-progress"]
+        assert cli.main(argv) != 0, data
+        captured = capsys.readouterr()
+        err = captured.err
+        assert err.count("\n") == 1 and err.startswith("tinct") and named in err and "Traceback" not in err, err
+        assert captured.out == ""
+    assert not out.exists()
+
+
+def test_tinct_data_reports_unusable_data_through_main(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = f"folder:{empty}:crops=0"
+    cases = [  # (argv, status, the one line): DataError from main (2), a missing folder here (1)
+        (["data", "manifest", bad], 2, f"tinct data: {bad}: crops must be >= 1, got 0"),
+        (["data", "manifest", str(empty)], 2, f"tinct data: {empty}: no images found under {empty}"),
+        (["data", "download", "cifar1000", str(tmp_path)], 2, "tinct data: unknown dataset 'cifar1000'; known: "),
+        (["data", "manifest", str(tmp_path / "missing")], 1, f"tinct data: {tmp_path / 'missing'}: "),
+    ]
+    for argv, status, line in cases:
+        assert cli.main(argv) == status, argv
+        captured = capsys.readouterr()
+        assert captured.err.startswith(line) and captured.err.count("\n") == 1, (argv, captured.err)
+        assert captured.out == ""

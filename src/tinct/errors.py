@@ -21,7 +21,7 @@ This module imports nothing, so every layer may import it.
 
 from __future__ import annotations
 
-__all__ = ["TinctError", "ModelError", "ModelNotFoundError", "one_line"]
+__all__ = ["TinctError", "ModelError", "ModelNotFoundError", "DataError", "one_line"]
 
 
 class TinctError(Exception):
@@ -35,6 +35,13 @@ class ModelError(TinctError, ValueError):
 
 class ModelNotFoundError(ModelError, FileNotFoundError):
     """A model named by a path that does not exist (a ``FileNotFoundError`` too)."""
+
+
+class DataError(TinctError, ValueError):
+    """Training or evaluation data that cannot be used as given: a malformed source string
+    (``cifar100:`` without a folder, an unknown option), a folder without photos, CIFAR-100
+    or Lab arrays that do not hold what they should, a bad :class:`tinct.data.DataConfig`
+    setting. Raised by :mod:`tinct.data`; the message names the source, file or value."""
 
 
 def one_line(exc: BaseException) -> str:

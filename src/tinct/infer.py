@@ -24,7 +24,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -179,7 +178,7 @@ class Colorizer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.threads = threads or default_threads()
         self.model, self.engine, self.checkpoint = open_model_for_inference(model, engine, self.threads)
-        if self.engine == "torch" and hasattr(self.model, "eval"):
+        if self.model.backend == "torch":  # an nn.Module (ModelCapabilities); NumPy and ONNX models have no modes
             self.model.eval()
         self.batch_size = batch_size
         self.input_size = int(self.model.config.input_size)

@@ -115,15 +115,17 @@ def _datasets(args) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The chosen action. The data sources still raise built-in ``ValueError``/``OSError``
-    for a user's mistake (a folder without photos, an unreachable server): one line here,
-    status 1, as ``python -m tinct.data`` gave; TinctErrors reach :func:`tinct.cli.main`."""
+    """The chosen action. Data that cannot be used (a malformed source, a folder without
+    photos: :class:`~tinct.errors.DataError`) and a download that fails are TinctErrors and
+    reach :func:`tinct.cli.main` (one line, status 2). A file the system refuses (a source
+    folder that does not exist, a cache that cannot be written) is an ``OSError``: one line
+    here, status 1."""
     from tinct.errors import TinctError, one_line
 
     try:
         return args.action_run(args)
     except TinctError:
         raise
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
         print(f"tinct data: {one_line(exc)}", file=sys.stderr)
         return 1

@@ -68,9 +68,13 @@ def fail(message: str, status: int = 1) -> int:
     return status
 
 
-# What the data sources and report writers still raise, as built-in types, for a user's
-# mistake (a folder without photos, a report folder that exists); a report's failure is a
-# status of 1. Other TinctErrors (an unknown model) reach tinct.cli.main.
+# A failed evaluation is one line, "tinct: <message>", and status 1 (tinct evaluate, compare
+# and the video evaluation): an EvaluationError, DataError, ModelError, ... (TinctErrors that
+# are ValueErrors), and what tinct.evaluate still raises as built-in types: FileExistsError
+# (a report folder that exists), ValueError (evaluate_hints on a folder without photos, LPIPS
+# on photos smaller than its network). An unknown model (a KeyError) reaches tinct.cli.main
+# (status 2). tinct.cli.main's one catch would give status 2 and "tinct evaluate: ": this
+# stays until tinct.evaluate raises only TinctErrors and status 1 is given up.
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
 
 

@@ -13,6 +13,10 @@ Modules: :mod:`~tinct.data.config` (``DataConfig``, source strings), :mod:`~tinc
 (tiles, 8-bit Lab, per-tile statistics), :mod:`~tinct.data.cache` (tile cache), :mod:`~tinct.data.dataset`
 (splits, datasets), :mod:`~tinct.data.manifest` (manifest format), :mod:`~tinct.data.download`
 (verified downloads of known datasets). Command line: ``tinct data --help``.
+
+Data that cannot be used as given (a malformed source string, a folder without photos, a bad
+setting) raises :class:`~tinct.errors.DataError`, a ``ValueError`` and a
+:class:`~tinct.errors.TinctError`.
 """
 
 from tinct.data.cache import BrokenImageWarning
@@ -28,9 +32,11 @@ from tinct.data.dataset import (
     sample_photo,
 )
 from tinct.data.preprocess import decode_lab8, encode_lab8
+from tinct.errors import DataError
 
 __all__ = [
     "DataConfig",
+    "DataError",
     "SourceSpec",
     "parse_source",
     "LabDataset",

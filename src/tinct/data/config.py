@@ -21,6 +21,9 @@ A *source* is one string:
 
 Options follow the path, separated by ``:``. A string whose prefix is not a known kind is a
 plain folder path (so Windows paths such as ``C:\\photos`` work).
+
+A malformed source string or setting raises :class:`tinct.errors.DataError` (a ``ValueError``)
+whose one-line message names it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tinct.errors import DataError
 
 __all__ = ["DataConfig", "SourceSpec", "parse_source", "SOURCE_KINDS"]
 
@@ -82,9 +87,9 @@ def _positive_int(text: str, what: str, source: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"{source}: {what} must be an integer, got {text!r}") from None
+        raise DataError(f"{source}: {what} must be an integer, got {text!r}") from None
     if value < 0 or (what == "crops" and value < 1):
-        raise ValueError(f"{source}: {what} must be {'>= 1' if what == 'crops' else '>= 0'}, got {value}")
+        raise DataError(f"{source}: {what} must be {'>= 1' if what == 'crops' else '>= 0'}, got {value}")
     return value
 
 
@@ -95,7 +100,7 @@ def parse_source(text: str) -> SourceSpec:
     ('52',)
     """
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"a data source must be a non-empty string, got {text!r}")
+        raise DataError(f"a data source must be a non-empty string, got {text!r}")
     head, sep, rest = text.partition(":")
     if not sep or head not in SOURCE_KINDS:
         return SourceSpec(kind="folder", path=Path(text).expanduser().absolute(), text=text)
@@ -106,7 +111,7 @@ def parse_source(text: str) -> SourceSpec:
     if len(path_text) == 1 and path_text.isalpha() and parts:
         path_text = f"{path_text}:{parts.pop(0)}"
     if not path_text:
-        raise ValueError(f"{text}: missing folder after '{kind}:'")
+        raise DataError(f"{text}: missing folder after '{kind}:'")
     crops = val_count = None
     labels: tuple[str, ...] = ()
     ab_parts: tuple[int, ...] = ()
@@ -115,7 +120,7 @@ def parse_source(text: str) -> SourceSpec:
         if eq:
             if key not in _OPTIONS_BY_KIND[kind]:
                 known = ", ".join(f"{k}=N" for k in _OPTIONS_BY_KIND[kind]) or "none"
-                raise ValueError(f"{text}: unknown option {key!r} for {kind} (known: {known})")
+                raise DataError(f"{text}: unknown option {key!r} for {kind} (known: {known})")
             if key == "crops":
                 crops = _positive_int(value, "crops", text)
             elif key == "parts":
@@ -125,7 +130,7 @@ def parse_source(text: str) -> SourceSpec:
         elif kind == "cifar100" and option and not labels:
             labels = tuple(label.strip() for label in option.split(",") if label.strip())
         else:
-            raise ValueError(f"{text}: unexpected option {option!r} for {kind}")
+            raise DataError(f"{text}: unexpected option {option!r} for {kind}")
     return SourceSpec(
         kind=kind,
         path=Path(path_text).expanduser().absolute(),
@@ -144,9 +149,9 @@ def _part_numbers(text: str, source: str) -> tuple[int, ...]:
         try:
             number = int(piece)
         except ValueError:
-            raise ValueError(f"{source}: parts must be ab part numbers such as 1 or 1,2, got {text!r}") from None
+            raise DataError(f"{source}: parts must be ab part numbers such as 1 or 1,2, got {text!r}") from None
         if number < 1:
-            raise ValueError(f"{source}: ab part numbers start at 1, got {number}")
+            raise DataError(f"{source}: ab part numbers start at 1, got {number}")
         numbers.append(number)
     return tuple(sorted(set(numbers)))
 
@@ -209,28 +214,28 @@ class DataConfig:
         if self.filter_brightness is not None:
             lo_hi = tuple(float(v) for v in self.filter_brightness)
             if len(lo_hi) != 2 or not lo_hi[0] <= lo_hi[1]:
-                raise ValueError(f"filter_brightness must be (lo, hi) with lo <= hi, got {self.filter_brightness}")
+                raise DataError(f"filter_brightness must be (lo, hi) with lo <= hi, got {self.filter_brightness}")
             self.filter_brightness = lo_hi
         if self.cache_dir is not None:
             self.cache_dir = str(self.cache_dir)
         if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"size must be a positive integer, got {self.size!r}")
+            raise DataError(f"size must be a positive integer, got {self.size!r}")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
+                raise DataError(f"{name} must be in [0, 1), got {value}")
         if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError(
+            raise DataError(
                 f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}"
             )
         if self.max_images is not None and self.max_images < 1:
-            raise ValueError(f"max_images must be >= 1 or None, got {self.max_images}")
+            raise DataError(f"max_images must be >= 1 or None, got {self.max_images}")
         if self.crops_per_large_image < 1:
-            raise ValueError(f"crops_per_large_image must be >= 1, got {self.crops_per_large_image}")
+            raise DataError(f"crops_per_large_image must be >= 1, got {self.crops_per_large_image}")
         if self.cache_side is not None and self.cache_side < self.size:
-            raise ValueError(f"cache_side ({self.cache_side}) must be >= size ({self.size})")
+            raise DataError(f"cache_side ({self.cache_side}) must be >= size ({self.size})")
         if self.build_workers < 1:
-            raise ValueError(f"build_workers must be >= 1, got {self.build_workers}")
+            raise DataError(f"build_workers must be >= 1, got {self.build_workers}")
         for spec in self.sources:
             parse_source(spec)  # fail early on a malformed source string
 
@@ -257,5 +262,5 @@ class DataConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown DataConfig field(s) {unknown}; known: {sorted(known)}")
+            raise DataError(f"unknown DataConfig field(s) {unknown}; known: {sorted(known)}")
         return cls(**d)

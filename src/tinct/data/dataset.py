@@ -42,6 +42,7 @@ from tinct.data.config import DataConfig
 from tinct.data.manifest import FileHashes, manifest_text
 from tinct.data.preprocess import AB8_OFFSET, L8_SCALE, STAT_NAMES
 from tinct.data.sources import ImageRecord, Source, open_sources
+from tinct.errors import DataError
 
 __all__ = [
     "LabDataset",
@@ -74,7 +75,7 @@ def select_records(sources: list[Source], config: DataConfig) -> list[ImageRecor
         excluded = set(config.exclude)
         unknown = excluded - {r.key for r in records}
         if unknown:
-            raise ValueError(f"exclude names photos that no source holds: {sorted(unknown)[:5]}")
+            raise DataError(f"exclude names photos that no source holds: {sorted(unknown)[:5]}")
         records = [r for r in records if r.key not in excluded]
     if config.max_images is not None and len(records) > config.max_images:
         order = sorted(range(len(records)), key=lambda i: _rank(config.split_seed, "sample", records[i].key))
@@ -96,7 +97,7 @@ def assign_splits(records: list[ImageRecord], sources: list[Source], config: Dat
             spec = sources[source_index].spec
             n_val = spec.val_count if spec.val_count is not None else len(tests)
             if n_val > len(pool):
-                raise ValueError(f"{spec.text}: val={n_val} is more than the {len(pool)} training images")
+                raise DataError(f"{spec.text}: val={n_val} is more than the {len(pool)} training images")
             for i in tests:
                 split[i] = "test"
             for i in pool[:n_val]:
@@ -155,7 +156,7 @@ class LabDataset(Dataset):
         label_names: list[str] | None = None,
     ):
         if size > store.side:
-            raise ValueError(f"crop size {size} is larger than the tile side {store.side}")
+            raise DataError(f"crop size {size} is larger than the tile side {store.side}")
         self.store = store
         self.tiles = np.asarray(tiles, dtype=np.int64)
         self.size = size
@@ -318,7 +319,7 @@ def ab_samples(dataset, n: int, seed: int = 0) -> torch.Tensor:
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if len(dataset) == 0:
-        raise ValueError("cannot sample ab values from an empty dataset")
+        raise DataError("cannot sample ab values from an empty dataset")
     rng = np.random.default_rng(seed)
     m = min(len(dataset), 512, n)
     items = rng.choice(len(dataset), size=m, replace=False)
@@ -340,7 +341,7 @@ def sample_photo(dataset, seed: int = 0) -> torch.Tensor:
     Seed 001 derived its palette from "a sample image from the dataset"; this is that image.
     """
     if len(dataset) == 0:
-        raise ValueError("cannot pick a sample photo from an empty dataset")
+        raise DataError("cannot pick a sample photo from an empty dataset")
     index = int(np.random.default_rng(seed).integers(len(dataset)))
     if hasattr(dataset, "tile_lab"):
         return torch.from_numpy(dataset.tile_lab(index))

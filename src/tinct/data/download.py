@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from tinct.errors import TinctError
+from tinct.errors import DataError, TinctError
 from tinct.io import sha256_file, sha256_hasher
 
 __all__ = [
@@ -293,7 +293,7 @@ def fetch(dataset: str | KnownDataset, root: str | os.PathLike, *, progress: boo
     """
     if isinstance(dataset, str):
         if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
+            raise DataError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
         dataset = DATASETS[dataset]
     root = Path(root).expanduser().absolute()
     data = root / dataset.data_path

@@ -22,6 +22,10 @@ Kinds (see :mod:`tinct.data.config` for the source-string grammar):
   with only ``ab1.npy`` holds that part's images. ``parts=N,M`` keeps only those parts' images
   (seed 002 trained in stages, one part after another). A photo's key is its row in
   ``gray_scale.npy``, so its split is the same whichever parts are chosen.
+
+A source that holds no usable photos, or files that are not what its kind needs, raises
+:class:`tinct.errors.DataError` (a ``ValueError``) naming the source or file; a folder that does
+not exist stays a ``NotADirectoryError`` (a missing CIFAR-100 file a ``FileNotFoundError``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from tinct.data.config import DataConfig, SourceSpec
+from tinct.errors import DataError
 from tinct.io import list_images, read_rgb
 
 __all__ = ["ImageRecord", "Source", "open_sources", "CALTECH_EXCLUDED_BY_DEFAULT"]
@@ -119,7 +124,7 @@ class FolderSource(Source):
                 hint = f" (for CIFAR-100 use 'cifar100:{self.root}')"
             elif any(self.root.rglob("gray_scale.npy")):
                 hint = f" (for LAB arrays use 'lab-arrays:{self.root}')"
-            raise ValueError(f"{self.spec.text}: no images found under {self.root}{hint}")
+            raise DataError(f"{self.spec.text}: no images found under {self.root}{hint}")
         return [
             ImageRecord(self.index, self.relative_name(p), p, None, None, self.crops, None) for p in files
         ]
@@ -146,7 +151,7 @@ class CaltechSource(FolderSource):
         if self.classes is not None:
             missing = sorted(set(self.classes) - set(available))
             if missing:
-                raise ValueError(
+                raise DataError(
                     f"{self.spec.text}: unknown class(es) {missing}; available: {', '.join(available)}"
                 )
             chosen = [c for c in available if c in set(self.classes)]
@@ -157,7 +162,7 @@ class CaltechSource(FolderSource):
             for p in list_images(self.root / name):
                 records.append(ImageRecord(self.index, self.relative_name(p), p, None, None, self.crops, name))
         if not records:
-            raise ValueError(f"{self.spec.text}: no images found in the class folders of {self.root}")
+            raise DataError(f"{self.spec.text}: no images found in the class folders of {self.root}")
         return records
 
 
@@ -169,7 +174,7 @@ def _load_cifar_pickle(path: Path) -> dict:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: missing (CIFAR-100 needs train, test and meta)") from None
     except (pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise ValueError(f"{path}: not a CIFAR-100 pickle ({exc})") from None
+        raise DataError(f"{path}: not a CIFAR-100 pickle ({exc})") from None
 
 
 class CifarSource(Source):
@@ -201,12 +206,12 @@ class CifarSource(Source):
             if label.isdigit():
                 number = int(label)
                 if not 0 <= number < len(names):
-                    raise ValueError(f"{self.spec.text}: fine label {number} out of range 0..{len(names) - 1}")
+                    raise DataError(f"{self.spec.text}: fine label {number} out of range 0..{len(names) - 1}")
                 chosen.add(number)
             elif label in names:
                 chosen.add(names.index(label))
             else:
-                raise ValueError(f"{self.spec.text}: unknown fine label {label!r}; known: {', '.join(names)}")
+                raise DataError(f"{self.spec.text}: unknown fine label {label!r}; known: {', '.join(names)}")
         return chosen
 
     def _load(self) -> None:
@@ -214,17 +219,17 @@ class CifarSource(Source):
             return
         meta = _load_cifar_pickle(self.root / "meta")
         if b"fine_label_names" not in meta:
-            raise ValueError(f"{self.root / 'meta'}: no b'fine_label_names' (is this CIFAR-100?)")
+            raise DataError(f"{self.root / 'meta'}: no b'fine_label_names' (is this CIFAR-100?)")
         self.names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[b"fine_label_names"]]
         chosen = np.array(sorted(self._chosen_labels(self.names)))
         for split in ("train", "test"):
             batch = _load_cifar_pickle(self.root / split)
             if b"data" not in batch or b"fine_labels" not in batch:
-                raise ValueError(f"{self.root / split}: expected keys b'data' and b'fine_labels'")
+                raise DataError(f"{self.root / split}: expected keys b'data' and b'fine_labels'")
             data = np.asarray(batch[b"data"], dtype=np.uint8)
             labels = np.asarray(batch[b"fine_labels"], dtype=np.int64)
             if data.ndim != 2 or data.shape[1] != 3 * _CIFAR_SIDE * _CIFAR_SIDE or len(labels) != len(data):
-                raise ValueError(f"{self.root / split}: expected data (N, 3072) and N labels, got {data.shape}")
+                raise DataError(f"{self.root / split}: expected data (N, 3072) and N labels, got {data.shape}")
             rows = np.flatnonzero(np.isin(labels, chosen))
             # (N, 3072) -> (N, 3, 32, 32) planes -> (N, 32, 32, 3) pixels
             self._images[split] = data[rows].reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE).transpose(0, 2, 3, 1).copy()
@@ -241,7 +246,7 @@ class CifarSource(Source):
                     ImageRecord(self.index, key, None, i, split, self.crops, self.names[int(label)])
                 )
         if not records:
-            raise ValueError(f"{self.spec.text}: no images with the chosen labels")
+            raise DataError(f"{self.spec.text}: no images with the chosen labels")
         return records
 
     def load(self, record: ImageRecord) -> np.ndarray:
@@ -250,6 +255,15 @@ class CifarSource(Source):
 
 
 _AB_PART = re.compile(r"^ab(\d+)\.npy$")
+
+
+def _map_array(path: Path) -> np.ndarray:
+    """``path`` memory-mapped read-only (``allow_pickle=False``); a file that is not a plain
+    ``.npy`` array (pickled, truncated, another format) is a :class:`DataError` naming it."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a NumPy array file ({exc})") from None
 
 
 class LabArraySource(Source):
@@ -262,27 +276,27 @@ class LabArraySource(Source):
         grays = sorted(self.root.rglob("gray_scale.npy"))
         if len(grays) != 1:
             found = ", ".join(str(g) for g in grays) or "none"
-            raise ValueError(f"{spec.text}: expected exactly one gray_scale.npy under {self.root}, found {found}")
+            raise DataError(f"{spec.text}: expected exactly one gray_scale.npy under {self.root}, found {found}")
         parts = [p for p in self.root.rglob("ab*.npy") if _AB_PART.match(p.name)]
         if not parts:
-            raise ValueError(f"{spec.text}: no ab1.npy, ab2.npy, ... under {self.root}")
+            raise DataError(f"{spec.text}: no ab1.npy, ab2.npy, ... under {self.root}")
         numbers = [int(_AB_PART.match(p.name).group(1)) for p in parts]
         if len(set(numbers)) != len(numbers):
-            raise ValueError(f"{spec.text}: duplicate ab part numbers in {sorted(map(str, parts))}")
+            raise DataError(f"{spec.text}: duplicate ab part numbers in {sorted(map(str, parts))}")
         self.gray_path = grays[0]
         self.part_numbers = sorted(numbers)
         self.ab_paths = [p for _, p in sorted(zip(numbers, parts))]
         gap = next((k for k in range(1, self.part_numbers[-1] + 1) if k not in numbers), None)
         if gap is not None:
             # Part k's rows start after parts 1 .. k-1, so their sizes are needed to place it.
-            raise ValueError(
+            raise DataError(
                 f"{spec.text}: ab{gap}.npy is missing but ab{self.part_numbers[-1]}.npy is there; the rows of a "
                 f"part start after all earlier parts, so put ab1.npy ... ab{self.part_numbers[-1] - 1}.npy beside it "
                 "and choose parts with ':parts=N'"
             )
         unknown = sorted(set(spec.parts) - set(numbers))
         if unknown:
-            raise ValueError(
+            raise DataError(
                 f"{spec.text}: no ab part(s) {unknown} under {self.root}; parts found: {self.part_numbers}"
             )
         self.chosen_parts = list(spec.parts) or self.part_numbers
@@ -291,8 +305,8 @@ class LabArraySource(Source):
 
     def _open(self) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
         if self._arrays is None:
-            gray = np.load(self.gray_path, mmap_mode="r", allow_pickle=False)
-            abs_ = [np.load(p, mmap_mode="r", allow_pickle=False) for p in self.ab_paths]
+            gray = _map_array(self.gray_path)
+            abs_ = [_map_array(p) for p in self.ab_paths]
             starts = np.cumsum([0] + [len(a) for a in abs_])
             self._arrays = (gray, abs_, starts)
         return self._arrays
@@ -300,14 +314,14 @@ class LabArraySource(Source):
     def _check(self) -> None:
         gray, abs_, starts = self._open()
         if gray.dtype != np.uint8 or gray.ndim != 3:
-            raise ValueError(f"{self.gray_path}: expected uint8 (N, H, W), got {gray.dtype} {gray.shape}")
+            raise DataError(f"{self.gray_path}: expected uint8 (N, H, W), got {gray.dtype} {gray.shape}")
         for path, ab in zip(self.ab_paths, abs_):
             if ab.dtype != np.uint8 or ab.ndim != 4 or ab.shape[1:] != (*gray.shape[1:], 2):
-                raise ValueError(
+                raise DataError(
                     f"{path}: expected uint8 (n, {gray.shape[1]}, {gray.shape[2]}, 2), got {ab.dtype} {ab.shape}"
                 )
         if starts[-1] > len(gray):
-            raise ValueError(
+            raise DataError(
                 f"{self.spec.text}: ab parts hold {starts[-1]} images but gray_scale.npy holds only {len(gray)}"
             )
 
@@ -353,10 +367,10 @@ _SOURCE_CLASSES = {
 def open_sources(config: DataConfig) -> list[Source]:
     """One :class:`Source` per entry of ``config.sources`` (folders are checked now)."""
     if not config.sources:
-        raise ValueError("DataConfig.sources is empty: give at least one folder or 'kind:path'")
+        raise DataError("DataConfig.sources is empty: give at least one folder or 'kind:path'")
     specs = config.source_specs()
     if config.classes is not None and not any(spec.kind in ("caltech101", "cifar100") for spec in specs):
-        raise ValueError(
+        raise DataError(
             f"classes {config.classes} only apply to caltech101: and cifar100: sources, and none is given "
             f"(a Caltech-101 folder needs the prefix: 'caltech101:PATH')"
         )
