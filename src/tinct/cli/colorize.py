@@ -86,10 +86,11 @@ def _inputs(args: argparse.Namespace) -> list[str]:
     from tinct.errors import TinctError
 
     inputs = list(args.inputs)
-    if args.examples:
+    if args.examples:  # the photos only: the folder's CREDITS.md is no photo to skip
         from tinct import examples_dir
+        from tinct.io import list_images
 
-        inputs.append(str(examples_dir()))
+        inputs.extend(str(path) for path in list_images(examples_dir()))
     if not inputs:
         raise TinctError("give photos, folders or glob patterns to colorize (or --examples)")
     return inputs
