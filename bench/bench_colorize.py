@@ -14,7 +14,8 @@ Sections (all by default):
 ``forward``      one forward pass at 256 x 256 of the shipped model and of ``zhang16`` at full
                  published width, in torch, timed alternately in this process -> their ratio.
 ``consistency``  a photo at 0.5x, 1x and 2x its size, colorized, resized to a common size:
-                 mean CIELAB delta-ab between the results (cbsd68 photos, benchmark-only folder).
+                 mean CIELAB delta-ab between the results (cbsd68 photos, benchmark-only folder;
+                 ``--consistency-on heldout``: the checkpoint's own validation photos instead).
 
 Timings depend on what else the machine runs; say so with the figures.
 """
@@ -141,17 +142,29 @@ def forward_ratio(model_name: str, repeats: int, threads: int) -> None:
     )
 
 
-def consistency(model_name: str, count: int) -> None:
-    from tinct.color import rgb_to_lab
-    from tinct.infer import Colorizer
+def _consistency_photos(colorizer, on: str, count: int) -> list[Path] | None:
+    """The photos of the consistency section: cbsd68's PNGs, or (``on="heldout"``) the whole
+    photos behind the checkpoint's own validation split, so that a release rule can weigh
+    consistency without looking at cbsd68. None when they are not on this machine."""
+    if on == "heldout":
+        from tinct.data import DataConfig, make_splits
 
+        data_config = colorizer.checkpoint.extra.get("data_config") if colorizer.checkpoint else None
+        if not data_config:
+            raise SystemExit(f"consistency: {colorizer.name} records no training data, so it has no held-out photos")
+        records = make_splits(DataConfig.from_dict(data_config), seed=0)["val"].photo_records()
+        return [Path(r.path) for r in records[:count]]
     folder = DATA / "cbsd68"
-    if not folder.is_dir():
-        print(f"consistency: skipped ({folder} not present)")
-        return
-    colorizer = Colorizer(model_name)
+    return sorted(folder.glob("*.png"))[:count] if folder.is_dir() else None
+
+
+def size_consistency(colorizer, paths: list[Path]) -> list[float]:
+    """Per photo, the mean CIELAB delta-ab of the worst pair among its results at 0.5x, 1x
+    and 2x (each resized back to the photo's size, bilinear)."""
+    from tinct.color import rgb_to_lab
+
     per_image = []
-    for path in sorted(folder.glob("*.png"))[:count]:
+    for path in paths:
         gray = Image.open(path).convert("L")
         w, h = gray.size
         results = []
@@ -163,8 +176,21 @@ def consistency(model_name: str, count: int) -> None:
         per_image.append(
             max(float(np.hypot(*(results[i][..., 1:] - results[j][..., 1:]).transpose(2, 0, 1)).mean()) for i, j in pairs)
         )
+    return per_image
+
+
+def consistency(model_name: str, count: int, on: str = "cbsd68") -> None:
+    from tinct.infer import Colorizer
+
+    colorizer = Colorizer(model_name)
+    paths = _consistency_photos(colorizer, on, count)
+    if paths is None:
+        print(f"consistency: skipped ({DATA / 'cbsd68'} not present)")
+        return
+    per_image = size_consistency(colorizer, paths)
+    where = "cbsd68 photos" if on == "cbsd68" else "held-out photos of its validation split"
     print(
-        f"consistency over {len(per_image)} cbsd68 photos at 0.5x/1x/2x ({colorizer.engine} engine): mean delta-ab "
+        f"consistency over {len(per_image)} {where} at 0.5x/1x/2x ({colorizer.engine} engine): mean delta-ab "
         f"(worst pair) {np.mean(per_image):.2f}, max {np.max(per_image):.2f} (target < 3)"
     )
 
@@ -177,6 +203,8 @@ def main() -> int:
     parser.add_argument("--engines", default="onnx,torch", help="engines to compare (default: %(default)s)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset of: " + ", ".join(SECTIONS))
     parser.add_argument("--consistency-images", type=int, default=68)
+    parser.add_argument("--consistency-on", choices=("cbsd68", "heldout"), default="cbsd68",
+                        help="photos of the consistency section: cbsd68, or the checkpoint's own validation photos")
     args = parser.parse_args()
     sections = [s for s in args.sections.split(",") if s]
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -193,7 +221,7 @@ def main() -> int:
     if "forward" in sections:
         forward_ratio(args.model, args.repeats, args.threads)
     if "consistency" in sections:
-        consistency(args.model, args.consistency_images)
+        consistency(args.model, args.consistency_images, args.consistency_on)
     return 0
 
 

@@ -24,11 +24,11 @@ REPORT=${REPORT:-reports/leaderboard2/compare}
 CUTOFF=${CUTOFF:-19:25}          # UTC: start no training after this (the compare needs the rest)
 V2_DEADLINE=${V2_DEADLINE:-19:40} # UTC: stop waiting for the new tinct-v2 weights
 V2_FLAG=${V2_FLAG:-/work/notes/v2-installed}
-LIMIT=${LIMIT:-24}               # cbsd68 images scored (sorted by path); 68 = all of them
+LIMIT=${LIMIT:-68}               # cbsd68 images scored (sorted by path); 68 = all of them
 M=$OUT/models
 mkdir -p "$OUT" "$M"
 
-COMMIT=${COMMIT:-$(git rev-parse HEAD)}  # the table of 2026-12-02: COMMIT=db903036888d61fb7f2be3bc35a835a28bca0cd2
+COMMIT=${COMMIT:-$(git rev-parse HEAD)}  # the table of 2026-12-02: db90303...; the table's own commit is in docs/leaderboard.md
 SRC=$PWD/$OUT/src-$COMMIT
 if [ ! -d "$SRC/src/tinct" ]; then
     mkdir -p "$SRC" && git archive "$COMMIT" src | tar -x -C "$SRC"
@@ -83,25 +83,25 @@ EOF
 SMALL=(--set data.size=32 --set data.cache_side=32 --set data.random_crop=false
        --set data.crops_per_large_image=1 --set data.build_workers=1)
 
-# Step budgets (the table of 2026-12-02): sized in a calibration at 18:30 UTC, when a training
-# at nice -5 held both cores and a palette-cnn step took 1.45 s, for 2-3 minutes of loop each; the
-# machine was far less loaded when these ran (18:39-18:49), so most loops took 5-15 s. The large
-# write-up-faithful U-Nets (42-45 M parameters) get 3 steps: they are untrained.
+# Step budgets (the table of 2026-12-03): about 100 s of training loop each on an idle core, at the
+# speeds of the first pass of 2026-12-02 (tiny budgets); palette-cnn, whose steps were the slowest,
+# gets 280 steps. The large write-up-faithful U-Nets get the same time, so far fewer steps.
+# The table of 2026-12-02 used 2 x 30 (palette-cnn), 2 x 12, 2 x 24, 1 x 3, 2 x 6, 3 x 6900 and 2 x 140.
 # row                            preset                      epochs steps/epoch  row-specific settings
-train palette-cnn                palette-cnn                    2 30  --set model.input_size=144
-train palette-cnn-repro          palette-cnn                    2 30  --set model.input_size=144
-train palette-cnn-one-photo-palette palette-cnn-one-photo-palette 2 30 --set model.input_size=144
-train palette-mlp                palette-mlp                    2 12  --set model.input_size=144
-train palette-mlp-one-photo-palette palette-mlp-one-photo-palette 2 12 --set model.input_size=144
-train unet-cpu                   unet-cpu                       2 24
-train unet-relu                  unet-relu                      1 3   --set train.max_val_images=32 \
-    --set data.size=128 --set model.input_size=128 --set data.val_fraction=0.05
-train pix2pix-cpu                pix2pix-cpu                    2 12
-train pix2pix                    pix2pix                        1 3   --set train.max_val_images=32
-train zhang16-cpu                zhang16-cpu                    2 6
-train window-mlp                 window-mlp                     3 6900 "${SMALL[@]}"
-train fc-image                   fc-image                       2 140  "${SMALL[@]}"
-train fc-image-clipped-sgd       fc-image-clipped-sgd           2 140  "${SMALL[@]}" \
+train palette-cnn                palette-cnn                    4 70  --set model.input_size=144
+train palette-cnn-repro          palette-cnn                    4 70  --set model.input_size=144
+train palette-cnn-one-photo-palette palette-cnn-one-photo-palette 4 70 --set model.input_size=144
+train palette-mlp                palette-mlp                    4 45  --set model.input_size=144
+train palette-mlp-one-photo-palette palette-mlp-one-photo-palette 4 45 --set model.input_size=144
+train unet-cpu                   unet-cpu                       4 128
+train unet-relu                  unet-relu                      2 20  --set data.size=128 --set model.input_size=128 \
+    --set data.val_fraction=0.05
+train pix2pix-cpu                pix2pix-cpu                    4 64
+train pix2pix                    pix2pix                        2 13
+train zhang16-cpu                zhang16-cpu                    4 30
+train window-mlp                 window-mlp                    40 6900 "${SMALL[@]}"
+train fc-image                   fc-image                      20 140  "${SMALL[@]}"
+train fc-image-clipped-sgd       fc-image-clipped-sgd          20 140  "${SMALL[@]}" \
     --set data.max_images=null --set data.val_fraction=0.05
 
 for row in palette-cnn palette-cnn-repro palette-cnn-one-photo-palette palette-mlp palette-mlp-one-photo-palette; do
