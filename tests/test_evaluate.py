@@ -70,6 +70,18 @@ def cli(module, argv: list[str]) -> int:
     return args.func(args)
 
 
+def fails(argv: list[str], capsys) -> tuple[int, str]:
+    """Run ``tinct`` through :func:`tinct.cli.main`, where errors become one printed line:
+    ``(exit status, that stderr line)``; anything else on stderr fails the test."""
+    from tinct.cli import main
+
+    capsys.readouterr()  # what earlier commands printed
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.endswith("\n") and "Traceback" not in err, err
+    return status, err.strip()
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
@@ -132,12 +144,13 @@ def test_evaluate_refuses_to_overwrite_and_reports_no_match(folders, tmp_path, c
     truth, pred = folders
     out = tmp_path / "existing"
     out.mkdir()
-    assert cli(evaluate_cli, ["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(out)]) == 1
-    assert "already exists" in capsys.readouterr().err
+    status, line = fails(["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(out)], capsys)
+    assert status == 1
+    assert line == f"tinct evaluate: {out}: already exists; reports are never overwritten (choose another --out)"
     empty = tmp_path / "empty"
     _save(empty / "zzz.png", _colour_image(3))
-    assert cli(evaluate_cli, ["evaluate", "--pred", str(empty), "--gt", str(truth), "--out", str(tmp_path / "r")]) == 1
-    assert "no output matches" in capsys.readouterr().err
+    status, line = fails(["evaluate", "--pred", str(empty), "--gt", str(truth), "--out", str(tmp_path / "r")], capsys)
+    assert status == 1 and line.startswith(f"tinct evaluate: {empty}: no output matches a file of {truth}"), line
     assert not (tmp_path / "r").exists()
 
 
@@ -145,9 +158,8 @@ def test_evaluate_size_mismatch_names_the_file_unless_resize(folders, tmp_path, 
     truth, pred = folders
     small = np.asarray(Image.open(pred / "b.png").resize((20, 16)))
     _save(pred / "b.png", small)
-    assert cli(evaluate_cli, ["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(tmp_path / "r1")]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("tinct: ") and "b.png: 20x16 px" in err and "--resize" in err and "Traceback" not in err
+    status, line = fails(["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(tmp_path / "r1")], capsys)
+    assert status == 1 and line.startswith(f"tinct evaluate: {pred / 'b.png'}: 20x16 px") and "--resize" in line, line
     argv = ["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(tmp_path / "r2"), "--resize", "--no-progress"]
     assert cli(evaluate_cli, argv) == 0
     rows = {(r["image"], r["system"]): r for r in _read_csv(tmp_path / "r2" / "metrics.csv")}
@@ -202,9 +214,9 @@ def test_evaluate_refuses_training_data(folders, tmp_path, capsys):
     checkpoint = _checkpoint(tmp_path / "trained.safetensors", data_config={"sources": [str(truth)]})
     for data in (truth, truth / "sub"):  # the training folder itself, and a folder inside it
         argv = ["evaluate", "--model", str(checkpoint), "--data", str(data), "--out", str(tmp_path / "r")]
-        assert cli(evaluate_cli, argv) == 1
-        err = capsys.readouterr().err
-        assert "was trained on" in err and "--allow-train-data" in err
+        status, line = fails(argv, capsys)
+        assert status == 1 and line.startswith(f"tinct evaluate: {data}") and "was trained on" in line, line
+        assert "--allow-train-data" in line
     assert not (tmp_path / "r").exists()
     argv = ["evaluate", "--model", str(checkpoint), "--data", str(truth), "--out", str(tmp_path / "r"),
             "--limit", "1", "--allow-train-data", "--no-progress"]
@@ -301,20 +313,27 @@ def test_missing_weight_file_is_a_clear_error(folders, tmp_path, capsys, option)
     argv = ["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(tmp_path / "r"), option, str(missing)]
     if option == "--lpips-weights":
         argv += ["--lpips-backbone", str(missing)]
-    assert cli(evaluate_cli, argv) == 1
-    err = capsys.readouterr().err
-    assert err.strip() == f"tinct: {missing}: no such weight file"
+    assert fails(argv, capsys) == (1, f"tinct evaluate: {missing}: no such weight file")
     assert not (tmp_path / "r").exists()
 
 
 def test_usage_errors(folders, tmp_path, capsys):
     truth, pred = folders
-    assert cli(evaluate_cli, ["evaluate", "--model", "x.safetensors"]) == 2
-    assert "--model needs --data" in capsys.readouterr().err
-    assert cli(evaluate_cli, ["evaluate", "--pred", str(pred)]) == 2
-    assert cli(evaluate_cli, ["evaluate", "--model", "m", "--pred", str(pred), "--gt", str(truth)]) == 2
-    assert cli(evaluate_cli, ["evaluate", "--model", str(tmp_path / "no.safetensors"), "--data", str(truth)]) == 1
-    assert "no.safetensors: no such checkpoint" in capsys.readouterr().err
+    cases = [  # (argv, status, the line): a bad request is 2, a model that cannot be opened 1
+        (["evaluate", "--model", "x.safetensors"], 2, "tinct evaluate: --model needs --data DIR"),
+        (["evaluate", "--pred", str(pred)], 2, "tinct evaluate: --pred needs --gt DIR"),
+        (["evaluate", "--model", "m", "--pred", str(pred), "--gt", str(truth)], 2,
+         "tinct evaluate: --model and --pred cannot be combined"),
+        (["evaluate", "--model", "m", "--data", str(truth), "--limit", "0"], 2,
+         "tinct evaluate: --limit must be >= 1, got 0"),
+        (["compare", "--models", "m", "--data", str(truth), "--limit", "0"], 2,
+         "tinct compare: --limit must be >= 1, got 0"),
+        (["evaluate", "--model", str(tmp_path / "no.safetensors"), "--data", str(truth)], 1,
+         f"tinct evaluate: {tmp_path / 'no.safetensors'}: no such checkpoint"),
+    ]
+    for argv, status, start in cases:
+        got, line = fails(argv, capsys)
+        assert got == status and line.startswith(start), (argv, got, line)
 
 
 def test_target_scores_agree_with_the_full_scoring():
@@ -399,10 +418,9 @@ def test_evaluate_refuses_the_training_data_of_a_trained_checkpoint(kind, tmp_pa
     for data in (folder, inside, tmp_path / "link" / inside.relative_to(folder)):
         argv = ["evaluate", "--model", str(checkpoint), "--data", str(data), "--out", str(tmp_path / "r"),
                 "--no-progress"]
-        assert cli(evaluate_cli, argv) == 1, data
-        err = capsys.readouterr().err
-        assert f"was trained on {folder.resolve()}" in err and "--allow-train-data" in err
-        assert len(err.strip().splitlines()) == 1
+        status, line = fails(argv, capsys)
+        assert status == 1 and line.startswith("tinct evaluate: "), (data, line)
+        assert f"was trained on {folder.resolve()}" in line and "--allow-train-data" in line
     assert not (tmp_path / "r").exists()
     elsewhere = _save(tmp_path / "held_out" / "x.png", _colour_image(8)).parent
     argv = ["evaluate", "--model", str(checkpoint), "--data", str(elsewhere), "--out", str(tmp_path / "r"),
@@ -421,10 +439,9 @@ def test_a_full_disk_leaves_no_report_and_names_the_file(name, folders, tmp_path
     out = tmp_path / "report"
     with monkeypatch.context() as patch:
         full_disk_when_writing(patch, name)
-        assert cli(evaluate_cli, ["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(out),
-                                  "--no-progress"]) == 1  # fmt: skip
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"tinct: {out / name}: cannot write the report (No space left"), err
+        status, line = fails(["evaluate", "--pred", str(pred), "--gt", str(truth), "--out", str(out),
+                              "--no-progress"], capsys)  # fmt: skip
+    assert status == 1 and line.startswith(f"tinct evaluate: {out / name}: cannot write the report (No space left"), line
     assert not out.exists() and not list(tmp_path.rglob("*.part"))
 
 
@@ -438,9 +455,8 @@ def test_a_full_disk_leaves_no_leaderboard(folders, tmp_path, monkeypatch, capsy
     with monkeypatch.context() as patch:
         full_disk_when_writing(patch, "leaderboard.html")
         argv = ["compare", "--models", str(model), "--data", str(truth), "--out", str(out), "--limit", "1", "--no-progress"]
-        assert cli(compare_cli, argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"{out / 'leaderboard.html'}: cannot write the report" in err[0], err
+        status, line = fails(argv, capsys)
+    assert status == 1 and line.startswith(f"tinct compare: {out / 'leaderboard.html'}: cannot write the report"), line
     assert not out.exists() and not list(tmp_path.rglob("*.part"))
 
 
@@ -536,5 +552,5 @@ def test_held_out_within_a_source_cifar100_test_split_and_untrained_lab_array_pa
     assert "ab parts [2]" in notes[1] and "not the trained parts [1]" in notes[1]
     for data in (f"lab-arrays:{arrays}:parts=1,2", f"lab-arrays:{arrays}"):
         argv = ["evaluate", "--model", str(checkpoint), "--data", data, "--out", str(tmp_path / "no"), "--no-progress"]
-        assert cli(evaluate_cli, argv) == 1
-        assert "was trained on" in capsys.readouterr().err
+        status, line = fails(argv, capsys)
+        assert status == 1 and line.startswith("tinct evaluate: ") and "was trained on" in line, line

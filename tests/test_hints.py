@@ -255,10 +255,33 @@ def test_tinct_evaluate_hints_writes_the_curve_and_refuses_a_model_without_hints
     assert json.loads((out / "hints.json").read_text())["reference"] == "truth"
     assert main(["evaluate", "--model", str(hint_path), "--data", str(tmp_path / "truths"), "--hints", "3",
                  "--out", str(out)]) == 1  # never overwritten
-    assert "already exists" in capsys.readouterr().err
+    refused = f"tinct evaluate: {out}: already exists; reports are never overwritten (choose another --out)\n"
+    assert capsys.readouterr().err == refused
     assert main(["evaluate", "--model", str(auto_path), "--data", str(tmp_path / "truths"), "--hints", "3",
                  "--out", str(tmp_path / "other"), "--no-progress"]) == 1
-    assert "takes no hints" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinct evaluate: {auto_path.stem} takes no hints"), err
+    assert err.count("\n") == 1 and not (tmp_path / "other").exists()
+
+
+def test_tinct_evaluate_hints_on_a_folder_without_photos_is_one_line_naming_it(tmp_path, capsys):
+    from tinct.cli import main
+    from tinct.evaluate.hints import evaluate_hints
+    from tinct.evaluate.runner import EvaluationError
+
+    empty, missing = tmp_path / "empty", tmp_path / "missing"
+    empty.mkdir()
+    with pytest.raises(EvaluationError, match="no photos to evaluate hints on"):  # before any model is opened
+        evaluate_hints("no-such-model", empty, progress=False)
+    cases = {empty: f"tinct evaluate: {empty}: no photos to evaluate hints on\n",
+             missing: f"tinct evaluate: {missing}: not a folder\n"}  # fmt: skip
+    for data, line in cases.items():
+        argv = ["evaluate", "--model", "no-such-model", "--data", str(data), "--hints", "3",
+                "--out", str(tmp_path / "report"), "--no-progress"]  # fmt: skip
+        assert main(argv) == 1, data
+        captured = capsys.readouterr()
+        assert captured.err == line and captured.out == ""
+    assert not (tmp_path / "report").exists()
 
 
 def test_the_python_api_and_the_command_take_hints_and_a_reference(tmp_path):

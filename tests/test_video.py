@@ -394,7 +394,29 @@ def test_clips_made_from_training_photos_are_refused(tmp_path, capsys):
     trained = save_checkpoint(tmp_path / "m.safetensors", create_model("tinctnet", width=4, input_size=32),
                               extra={"data_config": {"sources": [f"folder:{photos}"]}})  # fmt: skip
     assert main(["evaluate", "--model", str(trained), "--data", str(clips), "--no-progress", "--out", str(tmp_path / "r")]) == 1
-    assert "trained on" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinct evaluate: {photos.resolve()}: ") and err.count("\n") == 1, err
+    assert f"was trained on {photos.resolve()}" in err and "--allow-train-data" in err
     assert main(["evaluate", "--model", str(trained), "--data", str(clips), "--no-progress", "--allow-train-data",
                  "--out", str(tmp_path / "r2")]) == 0  # fmt: skip
     assert "WARNING evaluated on its own training data" in capsys.readouterr().out
+
+
+def test_clip_evaluation_errors_are_one_line_from_main(tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "a.mp4").write_bytes(b"")  # a clip by its name: the video evaluation takes over
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    cases = [  # (argv, status, the one line): a bad request is 2, a refused evaluation 1
+        (["--model", "default", "--data", str(clips), "--limit", "0"], 2, "--limit must be >= 1, got 0"),
+        (["--model", "default", "--data", str(clips), "--temporal-strength", "1.5"], 2,
+         "--temporal-strength must be in [0, 1), got 1.5"),
+        (["--gt", str(clips)], 2, "--gt needs --pred DIR (the output clips)"),
+        (["--model", "default", "--data", str(clips), "--out", str(existing)], 1,
+         f"{existing}: already exists; reports are never overwritten (choose another --out)"),
+    ]
+    for argv, status, line in cases:
+        assert main(["evaluate", *argv, "--no-progress"]) == status, argv
+        captured = capsys.readouterr()
+        assert captured.err == f"tinct evaluate: {line}\n" and captured.out == "", argv

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinct.cli.evaluate import EXPECTED_ERRORS, add_optional_metric_args, expected_error_message, fail
+from tinct.cli import CommandFailed
+from tinct.cli.evaluate import EXPECTED_ERRORS, add_optional_metric_args, refuse_existing
+from tinct.errors import TinctError, one_line
 
 
 def add_parser(subparsers) -> None:
@@ -29,10 +31,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Rank the models as ``args`` asks: print the leaderboard, write its folder. Errors reach
+    :func:`tinct.cli.main` as one line: a bad request is a :class:`~tinct.errors.TinctError`
+    (status 2), a refused or failed comparison a :class:`~tinct.cli.CommandFailed` (status 1)."""
     if args.limit is not None and args.limit < 1:
-        return fail(f"--limit must be >= 1, got {args.limit}", 2)
-    if args.out is not None and args.out.exists():
-        return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
+        raise TinctError(f"--limit must be >= 1, got {args.limit}")
+    refuse_existing(args.out)
 
     from tinct.evaluate import compare_models, format_leaderboard_markdown, write_leaderboard
 
@@ -52,6 +56,6 @@ def run(args) -> int:
         folder = write_leaderboard(evaluation, args.out)  # first: a closed stdout pipe must not lose it
         print(format_leaderboard_markdown(evaluation))
     except EXPECTED_ERRORS as exc:
-        return fail(expected_error_message(exc))
+        raise CommandFailed(one_line(exc), 1) from exc
     print(f"\nleaderboard: {folder / 'leaderboard.html'}")
     return 0

@@ -12,6 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from tinct.cli import CommandFailed
+from tinct.errors import TinctError, one_line
+
 
 def add_optional_metric_args(p: argparse.ArgumentParser) -> None:
     """Options shared with ``tinct compare``."""
@@ -63,26 +66,23 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def fail(message: str, status: int = 1) -> int:
-    print(f"tinct: {message}", file=sys.stderr)
-    return status
+# The errors of an evaluation that cannot be done as asked: EvaluationError, DataError,
+# ModelError, HintError, ... (TinctErrors that are ValueErrors) and what tinct.evaluate and
+# the metrics still raise as built-in types (the video report's existing folder, LPIPS on
+# photos smaller than its network, a hint curve's --data that is not a folder). tinct
+# evaluate, compare and the video evaluation raise them again as CommandFailed(message, 1):
+# tinct.cli.main prints "tinct <command>: <message>" and exits with status 1, the status
+# these commands have always given a refused evaluation. A bad request (--model with --pred,
+# --limit 0) is a TinctError (status 2), and so is an unknown model (UnknownModelError, a
+# KeyError), which reaches tinct.cli.main as it is.
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
-# A failed evaluation is one line, "tinct: <message>", and status 1 (tinct evaluate, compare
-# and the video evaluation): an EvaluationError, DataError, ModelError, ... (TinctErrors that
-# are ValueErrors), and what tinct.evaluate still raises as built-in types: FileExistsError
-# (a report folder that exists), ValueError (evaluate_hints on a folder without photos, LPIPS
-# on photos smaller than its network). An unknown model (a KeyError) reaches tinct.cli.main
-# (status 2). tinct.cli.main's one catch would give status 2 and "tinct evaluate: ": this
-# stays until tinct.evaluate raises only TinctErrors and status 1 is given up.
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
-
-
-def expected_error_message(exc: BaseException) -> str:
-    """One line for an expected error (KeyError's str() adds quotes)."""
-    from tinct.errors import one_line
-
-    return one_line(exc)
+def refuse_existing(out: Path | None) -> None:
+    """CommandFailed (status 1) when the report folder ``out`` exists: checked before any
+    work, as reports are never overwritten."""
+    if out is not None and out.exists():
+        raise CommandFailed(f"{out}: already exists; reports are never overwritten (choose another --out)", 1)
 
 
 def _validate(args) -> str | None:
@@ -104,19 +104,21 @@ def _validate(args) -> str | None:
 
 
 def run(args) -> int:
+    """Score as ``args`` asks: print the table, write the report. Errors reach
+    :func:`tinct.cli.main` as one line: a bad request is a :class:`~tinct.errors.TinctError`
+    (status 2), a refused or failed evaluation a :class:`~tinct.cli.CommandFailed` (status 1)."""
     from tinct.cli import evaluate_video
 
     if evaluate_video.wants_video(args):  # the folder holds clips: temporal metrics too
         return evaluate_video.run(args)
     problem = _validate(args)
     if problem:
-        return fail(problem, 2)
+        raise TinctError(problem)
     if args.hints is not None or args.reference:
         return _run_hints(args)
     if args.limit is not None and args.limit < 1:
-        return fail(f"--limit must be >= 1, got {args.limit}", 2)
-    if args.out is not None and args.out.exists():
-        return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
+        raise TinctError(f"--limit must be >= 1, got {args.limit}")
+    refuse_existing(args.out)
 
     from tinct.evaluate import evaluate_model, evaluate_predictions, format_table, write_report
 
@@ -138,7 +140,7 @@ def run(args) -> int:
         folder = write_report(evaluation, args.out)  # first: a closed stdout pipe must not lose the report
         print(format_table(evaluation))
     except EXPECTED_ERRORS as exc:
-        return fail(expected_error_message(exc))
+        raise CommandFailed(one_line(exc), 1) from exc
     if evaluation.unmatched:
         for side, names in evaluation.unmatched.items():
             if names:
@@ -157,21 +159,20 @@ def _run_hints(args) -> int:
     from tinct.evaluate.hints import HINT_COUNTS, evaluate_hints, hint_table, write_hint_report
 
     if not args.model:
-        return fail("--hints and --reference score a hint model: give --model M --data DIR", 2)
+        raise TinctError("--hints and --reference score a hint model: give --model M --data DIR")
     if args.hints is not None and args.hints < 0:
-        return fail(f"--hints must be >= 0, got {args.hints}", 2)
+        raise TinctError(f"--hints must be >= 0, got {args.hints}")
     counts = sorted(set(HINT_COUNTS) | ({args.hints} if args.hints is not None else set()))
     if args.hints is None:  # --reference alone: the reference's effect without and with 10 points
         counts = [0, 10]
     out = args.out or Path("reports") / f"hints-{Path(str(args.model)).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists():
-        return fail(f"{out}: already exists; reports are never overwritten (choose another --out)")
+    refuse_existing(out)
     try:
         curve = evaluate_hints(args.model, args.data, counts, seed=args.seed, reference=args.reference,
                                allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress)
         report = write_hint_report(curve, out)
     except EXPECTED_ERRORS as exc:
-        return fail(expected_error_message(exc))
+        raise CommandFailed(one_line(exc), 1) from exc
     print(hint_table(curve))
     print(f"\nreport: {report}")
     return 0

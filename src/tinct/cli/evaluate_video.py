@@ -43,26 +43,37 @@ def wants_video(args) -> bool:
     return _holds_clips(args.data)
 
 
-def run(args) -> int:
-    from tinct.cli.evaluate import EXPECTED_ERRORS, expected_error_message, fail
-
+def _validate(args) -> str | None:
+    """What is wrong with the request (one line), or None."""
     if args.model and args.pred:
-        return fail("--model and --pred cannot be combined (score a model or a folder of outputs, not both)", 2)
+        return "--model and --pred cannot be combined (score a model or a folder of outputs, not both)"
     if args.pred is not None and args.gt is None:
-        return fail("--pred needs --gt DIR (the truth clips)", 2)
+        return "--pred needs --gt DIR (the truth clips)"
     if args.gt is not None and args.pred is None:
-        return fail("--gt needs --pred DIR (the output clips)", 2)
+        return "--gt needs --pred DIR (the output clips)"
     if args.per_frame_pred is not None and args.pred is None:
-        return fail("--per-frame-pred goes with --pred", 2)
+        return "--per-frame-pred goes with --pred"
     if args.model is None and args.pred is None:
-        return fail("give --model M --data CLIPS, or --pred CLIPS --gt CLIPS", 2)
+        return "give --model M --data CLIPS, or --pred CLIPS --gt CLIPS"
     for name, value in (("--limit", args.limit), ("--max-frames", args.max_frames)):
         if value is not None and value < 1:
-            return fail(f"{name} must be >= 1, got {value}", 2)
+            return f"{name} must be >= 1, got {value}"
     if args.temporal_strength is not None and not 0 <= args.temporal_strength < 1:
-        return fail(f"--temporal-strength must be in [0, 1), got {args.temporal_strength:g}", 2)
-    if args.out is not None and args.out.exists():
-        return fail(f"{args.out}: already exists; reports are never overwritten (choose another --out)")
+        return f"--temporal-strength must be in [0, 1), got {args.temporal_strength:g}"
+    return None
+
+
+def run(args) -> int:
+    """Score the clips as ``args`` asks (errors as :func:`tinct.cli.evaluate.run`'s: a bad
+    request is a TinctError, status 2; a refused or failed evaluation a CommandFailed, status 1)."""
+    from tinct.cli import CommandFailed
+    from tinct.cli.evaluate import EXPECTED_ERRORS, refuse_existing
+    from tinct.errors import TinctError, one_line
+
+    problem = _validate(args)
+    if problem:
+        raise TinctError(problem)
+    refuse_existing(args.out)
 
     from tinct.evaluate.video import evaluate_video_model, evaluate_video_predictions, format_video_table, write_video_report
 
@@ -80,6 +91,6 @@ def run(args) -> int:
         folder = write_video_report(evaluation, args.out)
         print(format_video_table(evaluation))
     except EXPECTED_ERRORS as exc:
-        return fail(expected_error_message(exc))
+        raise CommandFailed(one_line(exc), 1) from exc
     print(f"\nreport: {folder}", file=sys.stdout)
     return 0

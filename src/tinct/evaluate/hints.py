@@ -83,7 +83,7 @@ def evaluate_hints(
     from tqdm import tqdm
 
     from tinct.color import cielab_lightness
-    from tinct.evaluate.runner import check_held_out
+    from tinct.evaluate.runner import EvaluationError, check_held_out
     from tinct.evaluate.scoring import gray_baseline
     from tinct.hints import colorize_with_hints, hints_from_truth, require_hint_model
     from tinct.infer import Colorizer
@@ -95,7 +95,7 @@ def evaluate_hints(
         raise ValueError(f"numbers of hints must be at least 0, got {list(counts)}")
     photos = list_images(data)[:limit]
     if not photos:
-        raise ValueError(f"{data}: no photos to evaluate hints on")
+        raise EvaluationError(f"{data}: no photos to evaluate hints on")
     hinted = Colorizer(model, engine="torch")
     require_hint_model(hinted)  # before any work
     check_held_out(Path(data), hinted.checkpoint, hinted.name, allow_train_data)

@@ -34,7 +34,15 @@ __all__ = [
     "report_folder",
     "write_file",
     "write_report",
+    "ReportExistsError",
 ]
+
+
+class ReportExistsError(EvaluationError, FileExistsError):
+    """The report folder asked for exists; reports are never overwritten. An
+    :class:`EvaluationError` (so a :class:`~tinct.errors.TinctError`) and still the
+    ``FileExistsError`` it was before, for callers that catch that."""
+
 
 def format_value(value: float | None, digits: int) -> str:
     if value is None:
@@ -181,11 +189,12 @@ def default_report_dir(evaluation: Evaluation, root: str | Path = "reports") -> 
 
 
 def new_report_dir(path: str | Path | None, evaluation: Evaluation) -> Path:
-    """Create the report folder. An explicit path must not exist; a default one gets a suffix."""
+    """Create the report folder. An explicit path must not exist (:class:`ReportExistsError`);
+    a default one gets a suffix."""
     if path is not None:
         path = Path(path)
         if path.exists():
-            raise FileExistsError(f"{path}: already exists; reports are never overwritten (choose another --out)")
+            raise ReportExistsError(f"{path}: already exists; reports are never overwritten (choose another --out)")
         path.mkdir(parents=True)
         return path
     base = default_report_dir(evaluation)
