@@ -603,6 +603,28 @@ def test_clicks_map_from_the_preview_to_full_resolution_and_outside_clicks_are_r
         points.full_position(None, (1, 1))
 
 
+def test_the_exact_pointer_position_is_used_when_it_agrees_with_gradios_index():
+    from tinct.io import Photo
+    from tinct.web import points
+
+    # 1224 x 816 shown in a 702 px wide box (0.574): Chromium's click at 256.72 CSS px is
+    # whole pixel 256, which Gradio maps to preview pixel 366; the pointer was over 367.2.
+    photo = Photo(lightness=np.zeros((816, 1224), np.float32))
+    session = points.PointSession(photo, "ferry.png", np.zeros((816, 1224, 3), np.uint8))
+    per_css = 1 / 0.5738549
+    exact = f"367.19,652.80,{per_css}"
+    assert points.full_position(session, (366, 653), exact) == (367, 652)
+    assert points.full_position(session, (366, 653)) == (366, 653)  # no pointer: the centre of Gradio's pixel
+    for stale in [f"380.5,652.8,{per_css}", "367.2,652.8", "a,b,c", "nan,652.8,1.7", "367.2,652.8,0", ""]:
+        assert points.full_position(session, (366, 653), stale) == (366, 653), stale  # another click's, or malformed
+    assert points.full_position(session, (1223, 0), f"1224.4,-0.3,{per_css}") == (1223, 0)  # kept inside the photo
+    # On a downscaled preview the pointer picks the photo pixel, finer than a preview pixel.
+    big = points.PointSession(Photo(np.zeros((2000, 3200), np.float32)), "big.png", np.zeros((2000, 3200, 3), np.uint8))
+    assert points.full_position(big, (100, 50), "100.9,50.2,2.5") == (201, 100)
+    with pytest.raises(points.PointRefused, match="is outside the photo"):
+        points.full_position(big, (1600, 10), "1599.5,10.5,2.5")  # Gradio's index decides inside or out
+
+
 def test_hints_json_and_result_downloads_round_trip(tmp_path, hint_colorizer):
     from tinct.hints import read_hints
     from tinct.web import points
@@ -632,7 +654,8 @@ def test_point_section_says_in_one_line_why_a_click_is_refused(tmp_path, hint_co
     model = HintModel()
     model._colorizer = hint_colorizer
     tab = PointTab(offline_gradio(), model, lambda: Path(tempfile_dir(tmp_path)), None)
-    tab.ui = SimpleNamespace(state="state", result="result", table="table", picker="picker", message="message")
+    tab.ui = SimpleNamespace(state="state", result="result", table="table", picker="picker", message="message",
+                             download_result="download_result", download_hints="download_hints")  # fmt: skip
     shown = tab.click(None, "Add a point", SimpleNamespace(index=[3, 4]))
     assert "Add a gray photo first" in shown["message"] and 'data-state="refused"' in shown["message"]
     photo = _save_gray(tmp_path / "old.png", 48, 64)
@@ -646,6 +669,18 @@ def test_point_section_says_in_one_line_why_a_click_is_refused(tmp_path, hint_co
     shown = tab.click(session, "Add a point", SimpleNamespace(index=[30, 20]))
     assert shown["table"][0][:3] == [1, 30, 20] and shown["picker"] == session.hints[0].hex
     assert "1 point · re-colorized in" in shown["message"] and "64x48" in shown["message"]
+    shown = tab.click(session, "Add a point", SimpleNamespace(index=[40, 9]), "41.2,8.9,1.3")  # the page's pointer
+    assert shown["table"][1][:3] == [2, 41, 8]
+    # The picker repeating the selected point's colour shows nothing new; the downloads are
+    # written once per result.
+    skip = tab.gr.skip()
+    assert tab.recolour(session, session.hints[1].hex) == dict.fromkeys(shown, skip)
+    first = tab.downloads(session)
+    assert first[0].value and first[1].value and tab.downloads(session) == (skip, skip)
+    shown = tab.recolour(session, "#1040e0")
+    assert shown["table"][1][3] == "#1040e0" and "2 points · re-colorized in" in shown["message"]
+    assert not shown["download_hints"].interactive  # the previous files cannot be taken until the new ones are written
+    assert tab.downloads(session)[1].value != first[1].value
     assert "tinct serve: refused: (64, 10) is outside the photo" in capfd.readouterr().err
 
 

@@ -464,7 +464,12 @@ def _click_and_time(page, x: float, y: float) -> float:
     page.evaluate(CLICK_TIMER_JS)
     box = page.locator("#points-result img").bounding_box()
     page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
-    page.wait_for_function("() => window.tinctClickTimer.end !== null", timeout=TIMEOUT_MS)
+    try:  # as long as the first result may take: nice 15 on a machine a training keeps busy gets little CPU
+        page.wait_for_function("() => window.tinctClickTimer.end !== null", timeout=4 * TIMEOUT_MS)
+    except sync_api.TimeoutError:
+        shown = page.evaluate("['#points-message', '#points-table'].map((i) => document.querySelector(i).innerText)")
+        pytest.fail(f"no new result {4 * TIMEOUT_MS / 1000:.0f} s after the click; the line under it and the points: "
+                    f"{shown!r}")
     timer = page.evaluate("window.tinctClickTimer")
     return (timer["end"] - timer["start"]) / 1000
 
@@ -476,8 +481,6 @@ def _server_seconds(page) -> float:
     return float(match.group(1))
 
 
-@pytest.mark.skip(reason="known failure, issue 18 open: in Chromium a click on the result adds no row to the points "
-                  "table yet (the handlers pass their unit tests in test_app.py); the 1 s target is unmeasured")
 def test_points_recolorize_a_one_megapixel_photo_after_each_click(page, one_megapixel_photo, tmp_path):
     from tinct.hints import read_hints
 

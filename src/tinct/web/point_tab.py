@@ -51,6 +51,42 @@ class HintModel:
             return self._colorizer
 
 
+# Chromium gives a click whole CSS pixels only, and Gradio's select index is computed from
+# them and rounded: on a preview shown at 0.57 of its size, up to 2 pixels off the pointer,
+# mostly up-left. ``pointerdown`` has the fractions: the page keeps the last one on the result
+# (POINTER_LISTENER_JS, run once when the line under the result mounts) and sends it with the
+# click (POINTER_JS, run before the handler), as "x,y,per_css" in preview pixels.
+POINTER_LISTENER_JS = """
+if (!window.tinctPointListens) {
+  window.tinctPointListens = true;
+  document.addEventListener('pointerdown', (event) => {
+    const onResult = event.isPrimary && event.target.closest && event.target.closest('#points-result img');
+    window.tinctPointDown = onResult ? {x: event.clientX, y: event.clientY} : null;
+  }, true);
+}
+"""
+POINTER_JS = """(session, mode, pointer) => {
+  const down = window.tinctPointDown, img = document.querySelector('#points-result img');
+  window.tinctPointDown = null;
+  if (!down || !img || !img.naturalWidth) return [session, mode, ''];
+  const box = img.getBoundingClientRect();  // the image is fitted into it, centred, never enlarged
+  const scale = Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight, 1);
+  const x = (down.x - box.left - (box.width - img.naturalWidth * scale) / 2) / scale;
+  const y = (down.y - box.top - (box.height - img.naturalHeight * scale) / 2) / scale;
+  return [session, mode, `${x},${y},${1 / scale}`];
+}"""
+# Enter in the colour picker's text field sends the picker's value before the field's own
+# change has set it (Gradio 6.31): the typed text is sent instead, as "#rrggbb" when the
+# browser reads it as a colour (hex, rgb() or hsl(), as the field shows it), else as typed.
+TYPED_COLOUR_JS = """(session, colour) => {
+  const text = (document.querySelector('#points-colour input[type=text]') || {}).value;
+  if (!text || !CSS.supports('color', text)) return [session, text || colour];
+  const context = document.createElement('canvas').getContext('2d');
+  context.fillStyle = text;
+  return [session, context.fillStyle];
+}"""
+
+
 def _message(text: str, refused: bool = False) -> str:
     state = "refused" if refused else "ok"
     return f'<p class="tinct-points-message" data-state="{state}">{html.escape(text)}</p>'
@@ -71,13 +107,18 @@ class PointTab:
         return self.folders.setdefault(id(session), self.new_folder())
 
     def _shown(self, session, note: str = "") -> dict:
-        """Every output after a change: the state, the preview, the list, the picker, a line."""
-        ui = self.ui
+        """Every output after a change: the state, the preview, the list, the picker, a line,
+        and the two downloads, disabled until :meth:`downloads` has written the new files (a
+        press in between would give the previous result)."""
+        ui, gr = self.ui, self.gr
+        stale = session is None or session.downloaded != session.version
+        shown = {button: gr.DownloadButton(interactive=False) if stale else gr.skip()
+                 for button in (ui.download_result, ui.download_hints)}  # fmt: skip
         if session is None:
-            return {ui.state: None, ui.result: None, ui.table: [], ui.picker: self.gr.skip(),
-                    ui.message: _message(note) if note else ""}  # fmt: skip
+            return shown | {ui.state: None, ui.result: None, ui.table: [], ui.picker: gr.skip(),
+                            ui.message: _message(note) if note else ""}  # fmt: skip
         preview = points.write_preview(session, self._folder(session) / f"preview-{uuid.uuid4().hex[:8]}.jpg")
-        picker = self.gr.skip()
+        picker = gr.skip()
         if session.selected is not None:
             picker = session.hints[session.selected].hex
         count = len(session.hints)
@@ -86,18 +127,26 @@ class PointTab:
             summary += " and a reference photo"
         line = f"{note} " if note else ""
         line += f"{summary} · re-colorized in {session.seconds:.2f} s at {session.size[0]}x{session.size[1]}."
-        return {ui.state: session, ui.result: str(preview), ui.table: points.point_rows(session),
-                ui.picker: picker, ui.message: _message(line)}  # fmt: skip
+        return shown | {ui.state: session, ui.result: str(preview), ui.table: points.point_rows(session),
+                        ui.picker: picker, ui.message: _message(line)}  # fmt: skip
 
     def _refused(self, exc: Exception) -> dict:
-        ui, skip = self.ui, self.gr.skip()
         print(f"tinct serve: refused: {exc}", file=sys.stderr, flush=True)
-        return {ui.state: skip, ui.result: skip, ui.table: skip, ui.picker: skip, ui.message: _message(str(exc), True)}
+        return self._unchanged() | {self.ui.message: _message(str(exc), True)}
+
+    def _unchanged(self) -> dict:
+        return {component: self.gr.skip() for component in self._outputs()}
+
+    def _outputs(self) -> list:
+        ui = self.ui
+        return [ui.state, ui.result, ui.table, ui.picker, ui.message, ui.download_result, ui.download_hints]
 
     def _apply(self, change: Callable) -> dict:
-        """Run one edit; a refusal or a failure becomes the line under the photo."""
+        """Run one edit (``change()`` gives the session, or ``None`` when nothing changed); a
+        refusal or a failure becomes the line under the photo."""
         try:
-            return self._shown(change())
+            session = change()
+            return self._unchanged() if session is None else self._shown(session)
         except PointRefused as exc:
             return self._refused(exc)
         except Exception as exc:  # a bug or a broken model: the trace for the log, a line for the user
@@ -129,14 +178,23 @@ class PointTab:
 
         return self._apply(start)
 
-    def click(self, session, mode, event):
-        """A click on the result: place a point, or move the selected one (``mode``)."""
+    def click(self, session, mode, event, pointer: str = ""):
+        """A click on the result: place a point, or move the selected one (``mode``); ``pointer``
+        is the exact position the page's script sends (:func:`tinct.web.points.full_position`)."""
         index = getattr(event, "index", None)
         change = points.move_selected if mode == MOVE else points.add_point
-        return self._apply(lambda: change(self.colorizer(), session, index))
+        return self._apply(lambda: change(self.colorizer(), session, index, pointer))
 
     def recolour(self, session, colour):
-        return self._apply(lambda: points.recolour_selected(self.colorizer(), session, colour))
+        """The picker's colour for the selected point (a drag in the picker, or a colour typed
+        and Enter). The picker repeating the point's colour changes and shows nothing."""
+        version = getattr(session, "version", None)
+
+        def change():
+            changed = points.recolour_selected(self.colorizer(), session, colour)
+            return changed if changed.version != version else None
+
+        return self._apply(change)
 
     def delete(self, session):
         return self._apply(lambda: points.delete_selected(self.colorizer(), session))
@@ -175,6 +233,9 @@ class PointTab:
         gr = self.gr
         if session is None:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
+        if session.downloaded == session.version:  # a selection or a repeated colour: the files stand
+            return gr.skip(), gr.skip()
+        session.downloaded = session.version
         folder = self._folder(session) / uuid.uuid4().hex[:8]
         folder.mkdir()
         result, hints = points.write_downloads(session, folder)
@@ -193,7 +254,8 @@ class PointTab:
                 with gr.Column(scale=3):
                     ui.result = gr.Image(label="Result: click to place a point", type="filepath", interactive=False,
                                          buttons=["fullscreen"], elem_id="points-result")  # fmt: skip
-                    ui.message = gr.HTML("", elem_id="points-message")
+                    ui.message = gr.HTML("", elem_id="points-message", js_on_load=POINTER_LISTENER_JS)
+                    ui.pointer = gr.Textbox("", visible=False, elem_id="points-pointer")
                 with gr.Column(scale=2, min_width=260):
                     self._controls(gr, ui)
         self._connect(gr, ui)
@@ -216,12 +278,12 @@ class PointTab:
                                                   elem_id="points-download-hints")  # fmt: skip
 
     def _connect(self, gr, ui) -> None:
-        shown = [ui.state, ui.result, ui.table, ui.picker, ui.message]
+        shown = self._outputs()
         private = {"api_visibility": "private", "concurrency_id": "points", "show_progress": "minimal"}
         then = (self.downloads, ui.state, [ui.download_result, ui.download_hints])
 
-        def click(session, mode, event):
-            return self.click(session, mode, event)
+        def click(session, mode, pointer, event):
+            return self.click(session, mode, event, pointer)
 
         def select_row(session, event):
             return self.select_row(session, event)
@@ -231,8 +293,9 @@ class PointTab:
         select_row.__annotations__ = {"event": gr.SelectData}
         for event, handler, inputs, extra in [
             (ui.photo.change, self.open_photo, [ui.photo], {}),
-            (ui.result.select, click, [ui.state, ui.mode], {}),
-            (ui.picker.input, self.recolour, [ui.state, ui.picker], {"trigger_mode": "always_last"}),
+            (ui.result.select, click, [ui.state, ui.mode, ui.pointer], {"js": POINTER_JS}),
+            (ui.picker.input, self.recolour, [ui.state, ui.picker], {"trigger_mode": "always_last"}),  # a drag
+            (ui.picker.submit, self.recolour, [ui.state, ui.picker], {"js": TYPED_COLOUR_JS}),  # Enter
             (ui.delete.click, self.delete, [ui.state], {}),
             (ui.table.select, select_row, [ui.state], {}),
             (ui.reference.change, self.reference, [ui.state, ui.reference], {}),

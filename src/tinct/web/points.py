@@ -8,16 +8,23 @@ Every change re-colorizes at full resolution with :func:`tinct.hints.colorize_wi
 nothing is read from disk again, so a change costs one network run and one composition.
 
 The page shows the result as a preview at most :data:`PREVIEW_SIDE` pixels on its long side,
-and a click arrives in the preview's pixels: :func:`full_position` maps it back.
+and a click arrives in the preview's pixels: :func:`full_position` maps it back. Gradio's
+index of a click is computed from the click's whole CSS pixels (Chromium gives a ``click``
+no fractions) and rounded, so on a preview shown smaller than its size it can be a pixel or
+two off the pointer, mostly up-left; the page's script also sends the pointer's exact position (from
+``pointerdown``, which has the fractions) and :func:`full_position` uses it when it agrees.
 
 >>> from tinct.io import Photo
 >>> session = PointSession(Photo(np.zeros((2000, 3200), np.float32)), "big.png", np.zeros((2000, 3200, 3), np.uint8))
 >>> session.preview_size, full_position(session, (100, 50))  # a click on the preview -> photo pixels
 ((1600, 1000), (201, 101))
+>>> full_position(session, (100, 50), "99.7,50.4,2.3")  # the exact pointer, 2.3 preview pixels per CSS pixel
+(199, 100)
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -39,6 +46,7 @@ __all__ = [
     "full_position",
     "move_selected",
     "point_rows",
+    "pointer_position",
     "recolour_selected",
     "set_reference",
     "start_session",
@@ -67,6 +75,8 @@ class PointSession:
             on, or ``None``.
         reference: uint8 RGB ``(h, w, 3)`` reference photo, or ``None``.
         seconds: how long the last re-colorization took.
+        version: how many times ``result`` was made (a change of it changes this).
+        downloaded: the ``version`` the page's download files were last written for.
     """
 
     photo: Photo
@@ -76,6 +86,8 @@ class PointSession:
     selected: int | None = None
     reference: np.ndarray | None = None
     seconds: float = 0.0
+    version: int = 0
+    downloaded: int = -1
 
     @property
     def size(self) -> tuple[int, int]:
@@ -99,6 +111,7 @@ def recolorize(colorizer, session: PointSession) -> PointSession:
     start = time.perf_counter()
     session.result = colorize_with_hints(colorizer, session.photo, session.hints, session.reference)
     session.seconds = time.perf_counter() - start
+    session.version += 1
     return session
 
 
@@ -108,8 +121,29 @@ def start_session(colorizer, photo: Photo, name: str) -> PointSession:
     return recolorize(colorizer, session)
 
 
-def full_position(session: PointSession | None, index: Sequence[int] | None) -> tuple[int, int]:
-    """A click at ``index = (x, y)`` in the preview's pixels -> ``(x, y)`` in the photo's.
+def pointer_position(index: Sequence[int], pointer: str | None) -> tuple[float, float] | None:
+    """The exact pointer position ``"x,y,per_css"`` the page's script sends with a click
+    (preview pixels as continuous coordinates, pixel ``i`` spanning ``[i, i + 1)``, and the
+    preview pixels per CSS pixel) -> ``(x, y)``, or ``None`` when it is missing, malformed or
+    farther from Gradio's ``index`` than one CSS pixel plus its rounding (then it belongs to
+    another click)."""
+    try:
+        x, y, per_css = (float(part) for part in (pointer or "").split(","))
+    except ValueError:
+        return None
+    if not all(math.isfinite(v) for v in (x, y, per_css)) or per_css <= 0:
+        return None
+    slack = per_css + 1.0
+    if abs(x - (index[0] + 0.5)) > slack or abs(y - (index[1] + 0.5)) > slack:
+        return None
+    return x, y
+
+
+def full_position(session: PointSession | None, index: Sequence[int] | None,
+                  pointer: str | None = None) -> tuple[int, int]:  # fmt: skip
+    """A click at ``index = (x, y)`` in the preview's pixels -> ``(x, y)`` in the photo's: the
+    photo pixel under the exact ``pointer`` (see :func:`pointer_position`) when there is one,
+    else under the centre of preview pixel ``index``.
 
     Raises:
         PointRefused: no photo yet, or the click lies outside the photo.
@@ -123,9 +157,11 @@ def full_position(session: PointSession | None, index: Sequence[int] | None) -> 
     if not (0 <= x < preview_width and 0 <= y < preview_height):
         raise PointRefused(f"({x}, {y}) is outside the photo ({preview_width}x{preview_height} as shown); "
                            "click on the photo itself.")  # fmt: skip
+    exact = pointer_position(index, pointer) or (x + 0.5, y + 0.5)
     width, height = session.size
     scale = session.preview_scale
-    return min(int((x + 0.5) / scale), width - 1), min(int((y + 0.5) / scale), height - 1)
+    column, row = (int(max(0.0, v) / scale) for v in exact)
+    return min(column, width - 1), min(row, height - 1)
 
 
 def _model_colour(session: PointSession, x: int, y: int) -> tuple[int, int, int]:
@@ -133,10 +169,12 @@ def _model_colour(session: PointSession, x: int, y: int) -> tuple[int, int, int]
     return tuple(int(v) for v in session.result[y, x])  # type: ignore[return-value]
 
 
-def add_point(colorizer, session: PointSession | None, index: Sequence[int] | None) -> PointSession:
-    """Place a point where the preview was clicked, coloured as the result is there, and
-    select it (the colour picker then proposes the model's guess)."""
-    x, y = full_position(session, index)
+def add_point(colorizer, session: PointSession | None, index: Sequence[int] | None,
+              pointer: str | None = None) -> PointSession:  # fmt: skip
+    """Place a point where the preview was clicked (``index``, ``pointer``: see
+    :func:`full_position`), coloured as the result is there, and select it (the colour
+    picker then proposes the model's guess)."""
+    x, y = full_position(session, index, pointer)
     session.hints.append(Hint(float(x), float(y), _model_colour(session, x, y)))
     session.selected = len(session.hints) - 1
     return recolorize(colorizer, session)
@@ -148,9 +186,10 @@ def _selected(session: PointSession | None) -> int:
     return session.selected
 
 
-def move_selected(colorizer, session: PointSession | None, index: Sequence[int] | None) -> PointSession:
+def move_selected(colorizer, session: PointSession | None, index: Sequence[int] | None,
+                  pointer: str | None = None) -> PointSession:  # fmt: skip
     """Move the selected point to where the preview was clicked (its colour stays)."""
-    x, y = full_position(session, index)
+    x, y = full_position(session, index, pointer)
     chosen = _selected(session)
     session.hints[chosen] = Hint(float(x), float(y), session.hints[chosen].rgb)
     return recolorize(colorizer, session)
