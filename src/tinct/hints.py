@@ -322,23 +322,3 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     with torch.inference_mode():
         ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
     return colorizer.compose(photo, colorizer.crop_to_content(ab.float().numpy(), boxes)[0])
-
-
-def guided_colorizer(model: str = HINT_MODEL, hints=None, reference=None, threads: int | None = None):
-    """A :class:`tinct.infer.Colorizer` (torch engine) that colours every photo it is given
-    with the same ``hints`` and ``reference`` (as :meth:`tinct.infer.Colorizer.__call__`
-    takes them), so :func:`tinct.batch.colorize_jobs` writes guided photos with its usual
-    rules. A model trained without hints is refused at once."""
-    from tinct.infer import Colorizer, _as_photo
-
-    points, size, source = as_hints(hints)
-    reference = reference_rgb(reference)
-
-    class GuidedColorizer(Colorizer):
-        def colorize_many(self, images):
-            for image in images:
-                yield colorize_with_hints(self, _as_photo(image), points, reference, size, source)
-
-    colorizer = GuidedColorizer(model, threads=threads, batch_size=1, engine="torch")
-    require_hint_model(colorizer)
-    return colorizer

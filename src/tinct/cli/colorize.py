@@ -173,8 +173,9 @@ def _run_photos(args: argparse.Namespace, clip_paths: set[str] = frozenset()) ->
 
 def _guided(args: argparse.Namespace, plan):
     """The hint model with ``--hints``/``--reference`` applied to every photo of ``plan``."""
+    from tinct.batch import guided_colorizer
     from tinct.errors import TinctError
-    from tinct.hints import HINT_MODEL, guided_colorizer
+    from tinct.hints import HINT_MODEL
 
     if args.hints and len(plan.jobs) != 1:
         raise TinctError(f"--hints holds points of one photo; got {len(plan.jobs)} photos to colorize")
