@@ -24,7 +24,7 @@ from conftest import gray_ramp
 REPO = Path(__file__).resolve().parents[1]
 EXPORTED = [name for name, path in shipped_models().items() if export_path(path).exists()]
 needs_shipped_export = pytest.mark.skipif(DEFAULT_MODEL not in EXPORTED, reason="no shipped ONNX export in this build")
-TOLERANCE = 1e-3  # Lab units of ab
+TOLERANCE = 5e-3  # Lab units of ab: float32 sums in another order (tinct-v2-hints of 2026-12-03 reaches 1.05e-3); a wrong weight or scaling gives whole units, a visible difference about 1-2
 
 
 def _run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
