@@ -5,6 +5,7 @@ square, hints sampled from the truth, reference histograms, and the hint model's
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,3 +312,19 @@ def test_the_python_api_and_the_command_take_hints_and_a_reference(tmp_path):
                  "-o", str(tmp_path / "bad.png")]) == 1  # the photo fails, named
     assert not (tmp_path / "bad.png").exists()
     assert HINT_MODEL == "tinct-v2-hints"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell files apart")
+@pytest.mark.parametrize("name", ["hints.json", "hints.md"])
+def test_a_full_disk_while_writing_the_hint_report_names_the_file(name, tmp_path, monkeypatch):
+    from test_train import full_disk_when_writing
+
+    from tinct.evaluate.hints import HintCurve, write_hint_report
+    from tinct.evaluate.runner import EvaluationError
+
+    scores = {"psnr": 22.0, "ciede2000": 12.0, "delta_cf": 3.0, "chroma_ratio": 0.9}
+    curve = HintCurve("m", "a", 2, 0, None, rows={0: scores, 10: scores}, gray=scores, auto=scores)
+    full_disk_when_writing(monkeypatch, name)
+    with pytest.raises(EvaluationError, match=rf"{tmp_path / 'r' / name}: cannot write the hint report \(No space left"):
+        write_hint_report(curve, tmp_path / "r")
+    assert not list((tmp_path / "r").glob(f".{name}.*"))  # no half-written file left

@@ -68,14 +68,14 @@ def add_parser(subparsers) -> None:
 
 # The errors of an evaluation that cannot be done as asked: EvaluationError, DataError,
 # ModelError, HintError, ... (TinctErrors that are ValueErrors) and what tinct.evaluate and
-# the metrics still raise as built-in types (the video report's existing folder, LPIPS on
-# photos smaller than its network, a hint curve's --data that is not a folder). tinct
+# the metrics still raise as built-in types (LPIPS on photos smaller than its network, a hint
+# curve's --data that is not a folder, a disk that fills while a video report is written). tinct
 # evaluate, compare and the video evaluation raise them again as CommandFailed(message, 1):
 # tinct.cli.main prints "tinct <command>: <message>" and exits with status 1, the status
 # these commands have always given a refused evaluation. A bad request (--model with --pred,
 # --limit 0) is a TinctError (status 2), and so is an unknown model (UnknownModelError, a
 # KeyError), which reaches tinct.cli.main as it is.
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+EXPECTED_ERRORS = (ValueError, OSError)  # OSError: missing, existing, unwritable files and folders
 
 
 def refuse_existing(out: Path | None) -> None:

@@ -158,12 +158,20 @@ def hint_table(curve: HintCurve) -> str:
 
 
 def write_hint_report(curve: HintCurve, folder: str | Path) -> Path:
-    """``hints.json``, ``hints.png`` and ``hints.md`` in ``folder``; returns the markdown's path."""
+    """``hints.json``, ``hints.png`` and ``hints.md`` in ``folder``, each written whole or not at
+    all; returns the markdown's path. A file that cannot be written (a full disk) is an
+    :class:`~tinct.evaluate.runner.EvaluationError` naming it."""
+    from tinct.evaluate.runner import EvaluationError
+    from tinct.io import write_text_atomic
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "hints.json").write_text(curve.to_json())
-    plot_hint_curve(curve, folder / "hints.png")
     text = (f"# Hints: {curve.model}\n\n{curve.photos} photos, seed {curve.seed}"
             f"{', truth histogram as reference' if curve.reference else ''}.\n\n![](hints.png)\n\n{hint_table(curve)}\n")
-    (folder / "hints.md").write_text(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / "hints.json", curve.to_json())
+        plot_hint_curve(curve, folder / "hints.png")
+        write_text_atomic(folder / "hints.md", text)
+    except OSError as exc:
+        raise EvaluationError(f"{exc.filename or folder}: cannot write the hint report ({exc.strerror or exc})") from None
     return folder / "hints.md"

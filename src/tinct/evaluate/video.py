@@ -529,7 +529,9 @@ def summary_of(evaluation: VideoEvaluation) -> dict:
 
 def write_video_report(evaluation: VideoEvaluation, out: str | os.PathLike | None = None) -> Path:
     """A report folder: ``table.txt``, ``summary.json`` and ``clips.csv`` (one row per system
-    and clip). Never overwrites: an existing folder is refused (FileExistsError)."""
+    and clip). Never overwrites: an existing folder is refused
+    (:class:`~tinct.evaluate.report.ReportExistsError`, a FileExistsError)."""
+    from tinct.evaluate.report import ReportExistsError
     from tinct.io import write_text_atomic
 
     if out is None:
@@ -537,7 +539,7 @@ def write_video_report(evaluation: VideoEvaluation, out: str | os.PathLike | Non
         out = Path("reports") / f"video-{evaluation.data.name or 'clips'}-{stamp}"
     out = Path(out)
     if out.exists():
-        raise FileExistsError(f"{out}: already exists; reports are never overwritten (choose another --out)")
+        raise ReportExistsError(f"{out}: already exists; reports are never overwritten (choose another --out)")
     out.mkdir(parents=True)
     write_text_atomic(out / "table.txt", format_video_table(evaluation) + "\n")
     write_text_atomic(out / "summary.json", json.dumps(summary_of(evaluation), indent=1) + "\n")
