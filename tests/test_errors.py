@@ -148,11 +148,11 @@ def test_tinct_data_reports_unusable_data_through_main(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = f"folder:{empty}:crops=0"
-    cases = [  # (argv, status, the one line): DataError from main (2), a missing folder here (1)
+    cases = [  # (argv, status, the one line): DataError (2), a missing folder (CommandFailed, 1), all from main
         (["data", "manifest", bad], 2, f"tinct data: {bad}: crops must be >= 1, got 0"),
         (["data", "manifest", str(empty)], 2, f"tinct data: {empty}: no images found under {empty}"),
         (["data", "download", "cifar1000", str(tmp_path)], 2, "tinct data: unknown dataset 'cifar1000'; known: "),
-        (["data", "manifest", str(tmp_path / "missing")], 1, f"tinct data: {tmp_path / 'missing'}: "),
+        (["data", "manifest", str(tmp_path / "missing")], 1, f"tinct data: {tmp_path / 'missing'} is not a folder\n"),
     ]
     for argv, status, line in cases:
         assert cli.main(argv) == status, argv

@@ -118,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
     """The chosen action. Data that cannot be used (a malformed source, a folder without
     photos: :class:`~tinct.errors.DataError`) and a download that fails are TinctErrors and
     reach :func:`tinct.cli.main` (one line, status 2). A file the system refuses (a source
-    folder that does not exist, a cache that cannot be written) is an ``OSError``: one line
-    here, status 1."""
+    folder that does not exist, a cache that cannot be written) is an ``OSError``, raised
+    again as :class:`~tinct.cli.CommandFailed` (one line from tinct.cli.main too, status 1)."""
+    from tinct.cli import CommandFailed
     from tinct.errors import TinctError, one_line
 
     try:
@@ -127,5 +128,4 @@ def run(args: argparse.Namespace) -> int:
     except TinctError:
         raise
     except OSError as exc:
-        print(f"tinct data: {one_line(exc)}", file=sys.stderr)
-        return 1
+        raise CommandFailed(one_line(exc), 1) from exc

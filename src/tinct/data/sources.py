@@ -83,7 +83,8 @@ class Source:
         self.index = index
         self.root = spec.path
         if not self.root.is_dir():
-            raise NotADirectoryError(f"{spec.text}: {self.root} is not a folder")
+            named = "" if spec.text == str(self.root) else f"{spec.text}: "  # a bare path is named once
+            raise NotADirectoryError(f"{named}{self.root} is not a folder")
         self.crops = spec.crops if spec.crops is not None else self._default_crops(config)
 
     def _default_crops(self, config: DataConfig) -> int:
