@@ -227,11 +227,12 @@ def test_tinct_tune_refuses_what_it_cannot_tune(bins_checkpoint, tmp_path, capsy
     regression = save_checkpoint(tmp_path / "regression.safetensors",
                                  create_model("tinctnet", width=4, input_size=32, head="regression"))
     assert main(["tune", str(regression), "--no-progress"]) == 2
-    assert "not a bins-head model" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"tinct tune: {regression}: not a bins-head model; nothing to tune\n"
     no_data = save_checkpoint(tmp_path / "no-data.safetensors", create_model("tinctnet", width=4, input_size=32))
     assert main(["tune", str(no_data), "--no-progress"]) == 2
     assert "records no training data" in capsys.readouterr().err
     assert main(["tune", str(bins_checkpoint), "--hue-gates", "0.4", "--no-progress"]) == 2
     assert "low/high pairs" in capsys.readouterr().err
     assert main(["tune", str(bins_checkpoint), "--out", str(tmp_path / "x.pt")]) == 2
+    assert capsys.readouterr().err == f"tinct tune: --out {tmp_path / 'x.pt'}: checkpoints are .safetensors files\n"
     assert not (tmp_path / "x.pt").exists()
