@@ -80,7 +80,9 @@ EXPECTED_ERRORS = (ValueError, OSError)  # OSError: missing, existing, unwritabl
 
 def refuse_existing(out: Path | None) -> None:
     """CommandFailed (status 1) when the report folder ``out`` exists: checked before any
-    work, as reports are never overwritten."""
+    work, as reports are never overwritten (the writers check again:
+    :func:`tinct.evaluate.report.refuse_existing_report`, whose message this is; that module
+    is not imported here, so a refusal comes at once, before importing tinct.evaluate)."""
     if out is not None and out.exists():
         raise CommandFailed(f"{out}: already exists; reports are never overwritten (choose another --out)", 1)
 

@@ -9,7 +9,7 @@ The search and the rules are :mod:`tinct.evaluate.decoding_search`.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from tinct.errors import TinctError, one_line
 
 HELP = "choose a bins-head checkpoint's decoding (T, beta, gates, size) on its held-out photos"
 
@@ -48,14 +48,6 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fail(message: str) -> NoReturn:
-    """A request tune cannot take: a TinctError, printed by tinct.cli.main as one line
-    ``tinct tune: <message>`` (status 2)."""
-    from tinct.errors import TinctError
-
-    raise TinctError(message)
-
-
 def _grid(args, default_size: int) -> list[dict]:
     from tinct.evaluate.decoding_search import decoding_grid, parse_floats, parse_gates
 
@@ -74,20 +66,20 @@ def run(args) -> int:
     from tinct.models import load, resolve_model_path
 
     if args.out and not args.out.endswith(".safetensors"):
-        _fail(f"--out {args.out}: checkpoints are .safetensors files")
+        raise TinctError(f"--out {args.out}: checkpoints are .safetensors files")
     torch.set_num_threads(args.threads)
     try:
         path = resolve_model_path(args.checkpoint)
         model, info = load(path)
         if not model.tunable_decoding:
-            _fail(f"{args.checkpoint}: not a bins-head model; nothing to tune")
+            raise TinctError(f"{args.checkpoint}: not a bins-head model; nothing to tune")
         grid = _grid(args, int(model.config.input_size))
         keys, photos, scorer = ds.held_out_photos(info, args.limit, progress=not args.no_progress)
         prepare_gamut_tables()
         gray = scorer.gray()
         earlier = ds.previous_rows(args.previous, len(keys), gray) if args.previous else []
     except ValueError as exc:
-        _fail(str(exc))
+        raise TinctError(one_line(exc)) from exc
     print(f"{len(keys)} held-out photos; gray baseline: " + ", ".join(f"{k} {v:.3f}" for k, v in gray.items()))
     rules = ds.SelectionRules(args.min_chroma_ratio, args.psnr_margin, args.max_delta_cf, args.tie_margin)
     search = ds.search_decoding(model, photos, scorer, grid, rules, earlier, args.threads, not args.no_progress)
@@ -98,7 +90,7 @@ def run(args) -> int:
         try:
             ds.write_tuned_checkpoint(args.out, model, info, search, args.storage)
         except ValueError as exc:
-            _fail(str(exc))
+            raise TinctError(one_line(exc)) from exc
         print(f"wrote {args.out}")
     print(json.dumps({"gray": search.gray, "chosen": search.chosen}))
     return 0

@@ -35,6 +35,7 @@ __all__ = [
     "write_file",
     "write_report",
     "ReportExistsError",
+    "refuse_existing_report",
 ]
 
 
@@ -42,6 +43,14 @@ class ReportExistsError(EvaluationError, FileExistsError):
     """The report folder asked for exists; reports are never overwritten. An
     :class:`EvaluationError` (so a :class:`~tinct.errors.TinctError`) and still the
     ``FileExistsError`` it was before, for callers that catch that."""
+
+
+def refuse_existing_report(path: str | Path | None) -> None:
+    """:class:`ReportExistsError` when the report folder ``path`` exists (None: a default
+    folder will be chosen, nothing to check). Every report writer and command calls this
+    before any work or writing."""
+    if path is not None and Path(path).exists():
+        raise ReportExistsError(f"{path}: already exists; reports are never overwritten (choose another --out)")
 
 
 def format_value(value: float | None, digits: int) -> str:
@@ -193,8 +202,7 @@ def new_report_dir(path: str | Path | None, evaluation: Evaluation) -> Path:
     a default one gets a suffix."""
     if path is not None:
         path = Path(path)
-        if path.exists():
-            raise ReportExistsError(f"{path}: already exists; reports are never overwritten (choose another --out)")
+        refuse_existing_report(path)
         path.mkdir(parents=True)
         return path
     base = default_report_dir(evaluation)

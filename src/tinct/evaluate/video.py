@@ -531,15 +531,14 @@ def write_video_report(evaluation: VideoEvaluation, out: str | os.PathLike | Non
     """A report folder: ``table.txt``, ``summary.json`` and ``clips.csv`` (one row per system
     and clip). Never overwrites: an existing folder is refused
     (:class:`~tinct.evaluate.report.ReportExistsError`, a FileExistsError)."""
-    from tinct.evaluate.report import ReportExistsError
+    from tinct.evaluate.report import refuse_existing_report
     from tinct.io import write_text_atomic
 
     if out is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("reports") / f"video-{evaluation.data.name or 'clips'}-{stamp}"
     out = Path(out)
-    if out.exists():
-        raise ReportExistsError(f"{out}: already exists; reports are never overwritten (choose another --out)")
+    refuse_existing_report(out)
     out.mkdir(parents=True)
     write_text_atomic(out / "table.txt", format_video_table(evaluation) + "\n")
     write_text_atomic(out / "summary.json", json.dumps(summary_of(evaluation), indent=1) + "\n")
