@@ -741,3 +741,23 @@ def test_a_clip_is_colorized_by_the_video_pipeline_with_progress(tmp_path, tiny_
     assert message.startswith("film.mp4: 64x48, about 6 frames, colorized in ")
     output, message = ClipTab(None, lambda: video, lambda: tmp_path, ClipLimits(max_seconds=0.1)).colorize(str(clip))
     assert output is None and message == "film.mp4: 0.5 s is longer than the 0.1 s limit for clips."
+
+
+def test_the_reference_box_makes_the_result_as_colourful_as_the_reference(hint_colorizer):
+    from tinct.metrics import colorfulness
+    from tinct.web import points
+
+    session = _points_session(hint_colorizer)
+    assert points.set_match_colorfulness(hint_colorizer, None, True) is None  # no photo: nothing to do
+    version = session.version
+    points.set_match_colorfulness(hint_colorizer, session, True)  # no reference yet: not re-colorized
+    assert session.match_colorfulness and session.version == version
+    reference = np.zeros((40, 40, 3), np.uint8)
+    reference[:20], reference[20:] = (120, 140, 170), (160, 125, 110)  # a reachable colourfulness
+    points.set_reference(hint_colorizer, session, reference)
+    matched = colorfulness(session.result)
+    points.set_match_colorfulness(hint_colorizer, session, False)
+    assert session.version == version + 2
+    plain = colorfulness(session.result)
+    want = colorfulness(reference)
+    assert abs(matched - want) < 0.05 * want < abs(plain - want), (matched, plain, want)

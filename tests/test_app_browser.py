@@ -526,6 +526,27 @@ def test_points_recolorize_a_one_megapixel_photo_after_each_click(page, one_mega
         assert seconds <= POINT_SECONDS, f"{seconds:.2f} s from the click to the new result (server {server:.2f} s)"
 
 
+def test_a_reference_photo_guides_the_colours_and_the_box_matches_its_colourfulness(page, tmp_path):
+    from tinct.metrics import colorfulness
+
+    Image.fromarray(gray_ramp(120, 160)).save(tmp_path / "ramp.png")
+    reference = np.zeros((60, 80, 3), np.uint8)
+    reference[:30], reference[30:] = (120, 140, 170), (160, 125, 110)  # sky over brick, softly
+    Image.fromarray(reference).save(tmp_path / "reference.png")
+    message = page.locator("#points-message")
+    page.locator("#points-photo input[type=file]").set_input_files(str(tmp_path / "ramp.png"))
+    sync_api.expect(message).to_contain_text("0 points · re-colorized in", timeout=4 * TIMEOUT_MS)
+    page.locator("#points-reference input[type=file]").set_input_files(str(tmp_path / "reference.png"))
+    sync_api.expect(message).to_contain_text("0 points and a reference photo · ", timeout=4 * TIMEOUT_MS)
+    guided = _result_image(page)
+    page.locator("#points-match input[type=checkbox]").check()
+    sync_api.expect(message).to_contain_text("a reference photo (as colourful as it)", timeout=4 * TIMEOUT_MS)
+    matched = _result_image(page)
+    want = colorfulness(reference)
+    got = colorfulness(matched.astype(np.uint8))
+    assert abs(got - want) < 0.1 * want < abs(colorfulness(guided.astype(np.uint8)) - want), (got, want)
+
+
 def _pick_colour(page, colour: str) -> None:
     """Set the colour picker as a user does: open it, type the hex code, confirm."""
     picker = page.locator("#points-colour")

@@ -22,6 +22,8 @@ from tinct.hints import (
     parse_hints,
     read_hints,
     reference_histogram,
+    GAIN_RANGE,
+    colorfulness_gain,
 )
 from tinct.models import ab_bins, create_model
 
@@ -107,6 +109,41 @@ def test_a_reference_histogram_puts_its_mass_on_the_photos_colour():
     green_ab = torch.from_numpy(rgb_to_lab(rgb[:1, :1])[0, 0, 1:].astype(np.float32))
     assert hist.argmax() == torch.cdist(green_ab[None], centers).argmin().item()
     assert hist.max() == pytest.approx(1.0)
+
+
+def test_the_colourfulness_gain_reaches_the_target_within_its_range():
+    from tinct.color import lab_to_rgb_uint8
+    from tinct.metrics import colorfulness
+
+    rng = np.random.default_rng(0)
+    lightness = np.tile(np.linspace(25, 85, 60, dtype=np.float32), (40, 1))
+    ab = np.stack([np.full((40, 60), 12.0), rng.normal(0, 8, (40, 60))]).astype(np.float32)
+    target = colorfulness(lab_to_rgb_uint8(lightness, 1.7 * ab[0], 1.7 * ab[1]))
+    gain = colorfulness_gain(lightness, ab, target)
+    assert gain == pytest.approx(1.7, rel=0.02)
+    assert colorfulness_gain(lightness, ab, 0.0) == GAIN_RANGE[0]  # a gray reference: least colour
+    assert colorfulness_gain(lightness, ab, 1e4) == GAIN_RANGE[1]  # beyond reach: most colour
+    with pytest.raises(ValueError, match=r"expected ab of shape \(2, 40, 60\)"):
+        colorfulness_gain(lightness, ab[:, :10], target)
+
+
+def test_a_reference_can_make_the_shipped_model_as_colourful_as_it():
+    import tinct
+    from tinct.io import read_rgb
+    from tinct.metrics import colorfulness
+
+    gray = read_rgb(Path(tinct.__file__).parent / "examples" / "rooster.jpg")  # a gray photo
+    plain = tinct.colorize(gray, hints=[])
+    reference = np.zeros((60, 80, 3), np.uint8)
+    reference[:30], reference[30:, :40], reference[30:, 40:] = (90, 140, 200), (70, 130, 60), (180, 90, 60)
+    want = colorfulness(reference)  # sky, grass and brick: more colourful than the plain result
+    assert want > 1.3 * colorfulness(plain)
+    guided = tinct.colorize(gray, reference=reference)  # the histogram alone: not matched
+    matched = tinct.colorize(gray, reference=reference, match_colorfulness=True)
+    assert abs(colorfulness(matched) - want) < 0.05 * want < abs(colorfulness(guided) - want), \
+        (colorfulness(plain), colorfulness(guided), colorfulness(matched), want)
+    dull = tinct.colorize(gray, reference=np.full((30, 30, 3), 120, np.uint8), match_colorfulness=True)
+    assert colorfulness(dull) < 0.4 * colorfulness(plain)
 
 
 def _tiny_auto(tmp_path):
@@ -209,8 +246,15 @@ def test_colorizing_with_hints_checks_the_model_and_the_points(tmp_path):
     automatic, hinted = Colorizer(auto_path, engine="torch"), Colorizer(hint_path, engine="torch")
     # A fresh hint model is its base: no hints, or hints through a zero branch, give the base's colours.
     np.testing.assert_array_equal(colorize_with_hints(hinted, photo), automatic.colorize_photo(photo))
-    rgb = colorize_with_hints(hinted, photo, [Hint(79, 47, (0, 0, 255))], reference=np.full((8, 8, 3), 90, np.uint8))
+    gray_reference = np.full((8, 8, 3), 90, np.uint8)
+    rgb = colorize_with_hints(hinted, photo, [Hint(79, 47, (0, 0, 255))], reference=gray_reference)
     np.testing.assert_array_equal(rgb, automatic.colorize_photo(photo))
+    # Matching the reference's colourfulness is the one thing that then acts: a gray reference asks
+    # for the least colour (GAIN_RANGE[0] of the base's chroma).
+    base_chroma = np.hypot(*rgb_to_lab(automatic.colorize_photo(photo))[..., 1:].transpose(2, 0, 1)).mean()
+    matched = colorize_with_hints(hinted, photo, reference=gray_reference, match_colorfulness=True)
+    matched_chroma = np.hypot(*rgb_to_lab(matched)[..., 1:].transpose(2, 0, 1)).mean()
+    assert base_chroma > 1 and abs(matched_chroma - GAIN_RANGE[0] * base_chroma) < 0.1 * base_chroma + 0.5
     with pytest.raises(HintError, match=r"hint 1: \(80, 5\) is outside the 80x48 photo"):
         colorize_with_hints(hinted, photo, [Hint(80, 5, (0, 0, 255))])
     with pytest.raises(HintError, match="takes no hints"):
@@ -328,3 +372,12 @@ def test_a_full_disk_while_writing_the_hint_report_names_the_file(name, tmp_path
     with pytest.raises(EvaluationError, match=rf"{tmp_path / 'r' / name}: cannot write the hint report \(No space left"):
         write_hint_report(curve, tmp_path / "r")
     assert not list((tmp_path / "r").glob(f".{name}.*"))  # no half-written file left
+
+
+@pytest.mark.parametrize("command", [["colorize", "old.png"], ["evaluate", "--model", "tinct-v2-hints", "--data", "."]])
+def test_match_colorfulness_without_a_reference_is_one_line(command, capsys):
+    from tinct.cli import main
+
+    assert main([*command, "--match-colorfulness"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tinct {command[0]}: --match-colorfulness goes with --reference") and "\n" not in err

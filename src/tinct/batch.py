@@ -610,11 +610,12 @@ def colorize_folder(
     return summary
 
 
-def guided_colorizer(model: str | None = None, hints=None, reference=None, threads: int | None = None):
+def guided_colorizer(model: str | None = None, hints=None, reference=None, threads: int | None = None,
+                     match_colorfulness: bool = False):
     """A :class:`tinct.infer.Colorizer` (torch engine; ``model`` by default the shipped hint
     model, :data:`tinct.hints.HINT_MODEL`) that colours every photo it is given
-    with the same ``hints`` and ``reference`` (as :meth:`tinct.infer.Colorizer.__call__`
-    takes them), so :func:`tinct.batch.colorize_jobs` writes guided photos with its usual
+    with the same ``hints``, ``reference`` and ``match_colorfulness`` (as
+    :meth:`tinct.infer.Colorizer.__call__` takes them), so :func:`tinct.batch.colorize_jobs` writes guided photos with its usual
     rules. A model trained without hints is refused at once. (Here, above :mod:`tinct.infer`,
     so that :mod:`tinct.hints` stays below it.)"""
     from tinct.hints import HINT_MODEL, as_hints, colorize_with_hints, reference_rgb, require_hint_model
@@ -627,7 +628,7 @@ def guided_colorizer(model: str | None = None, hints=None, reference=None, threa
     class GuidedColorizer(Colorizer):
         def colorize_many(self, images):
             for image in images:
-                yield colorize_with_hints(self, _as_photo(image), points, reference, size, source)
+                yield colorize_with_hints(self, _as_photo(image), points, reference, size, source, match_colorfulness)
 
     colorizer = GuidedColorizer(model, threads=threads, batch_size=1, engine="torch")
     require_hint_model(colorizer)

@@ -19,7 +19,9 @@ file written for another photo is refused. ``color`` is ``"#rrggbb"`` or ``[r, g
 0-255. A bare list of hints is accepted too.
 
 A reference photo (any colour photo) guides the whole result through its ab histogram over
-the model's colour bins (:func:`reference_histogram`).
+the model's colour bins (:func:`reference_histogram`); on request (``match_colorfulness``) the
+result is then made as colourful as the reference (:func:`colorfulness_gain`: one chroma gain per
+photo), which brings its colourfulness to the reference's at some cost in CIEDE2000.
 
 Shapes and units: :func:`hint_points` gives the ``(3, S, S)`` array a hint model takes,
 a/110 and b/110 (:data:`tinct.color.LAB`) where the mask (third channel) is 1.
@@ -35,8 +37,9 @@ from typing import Sequence
 
 import numpy as np
 
-from tinct.color import LAB, rgb_to_lab
+from tinct.color import LAB, lab_to_rgb_uint8, rgb_to_lab
 from tinct.errors import TinctError
+from tinct.metrics.chromatic import colorfulness
 
 __all__ = [
     "Hint",
@@ -48,6 +51,9 @@ __all__ = [
     "hint_points",
     "hints_from_truth",
     "reference_histogram",
+    "reference_sample",
+    "colorfulness_gain",
+    "GAIN_RANGE",
     "HINT_PATCH",
     "HINT_MODEL",
     "as_hints",
@@ -57,6 +63,7 @@ __all__ = [
 
 HINT_PATCH = 3  # a hint covers this many working-resolution pixels square (training used 1-5)
 HINT_MODEL = "tinct-v2-hints"  # the shipped hint model: what "default" means with hints
+GAIN_RANGE = (0.25, 4.0)  # the chroma gain that matches a reference's colourfulness stays in here
 
 
 class HintError(TinctError, ValueError):
@@ -268,6 +275,49 @@ def hints_from_truth(rgb: np.ndarray, count: int, seed: int = 0, window: int = 5
     return hints
 
 
+def reference_sample(rgb: np.ndarray, side: int = 256) -> np.ndarray:
+    """Every k-th row and column of an RGB reference ``(H, W, 3)``, about ``side`` pixels on its long
+    side: a subsample (no blur), so its colour statistics are the photo's."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB reference photo of shape (H, W, 3), got {rgb.shape}")
+    step = max(1, int(np.ceil(max(rgb.shape[:2]) / side)))
+    return rgb[::step, ::step]
+
+
+def colorfulness_gain(lightness: np.ndarray, ab: np.ndarray, target: float, steps: int = 24) -> float:
+    """The chroma gain ``g`` that makes ``Lab(lightness, g * ab)`` as colourful as ``target``.
+
+    Colourfulness is Hasler & Suesstrunk's (:func:`tinct.metrics.colorfulness`) of the uint8 sRGB
+    image, with chroma fitted to the gamut as a colorized photo's is; it grows with ``g``, so
+    ``g`` is found by bisection on ``log g`` within :data:`GAIN_RANGE` (an end of the range when
+    the target lies beyond it, e.g. 0.25 for a gray reference).
+
+    Args:
+        lightness: CIELAB L ``(h, w)`` in 0-100.
+        ab: the predicted a, b ``(2, h, w)`` in Lab units, same ``(h, w)``.
+        target: the colourfulness to reach (the reference photo's), >= 0.
+    Returns:
+        ``g`` in :data:`GAIN_RANGE`.
+    """
+    lightness, ab = np.asarray(lightness, np.float32), np.asarray(ab, np.float32)
+    if ab.shape != (2, *lightness.shape):
+        raise ValueError(f"expected ab of shape (2, {lightness.shape[0]}, {lightness.shape[1]}), got {ab.shape}")
+
+    def cf(gain: float) -> float:
+        return colorfulness(lab_to_rgb_uint8(lightness, ab[0] * gain, ab[1] * gain))
+
+    low, high = np.log(GAIN_RANGE[0]), np.log(GAIN_RANGE[1])
+    if cf(float(np.exp(low))) >= target:
+        return GAIN_RANGE[0]
+    if cf(float(np.exp(high))) <= target:
+        return GAIN_RANGE[1]
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cf(float(np.exp(middle))) < target else (low, middle)
+    return float(np.exp((low + high) / 2))
+
+
 def reference_histogram(rgb: np.ndarray, centers, side: int = 256) -> np.ndarray:
     """The ab histogram of a colour reference photo, as a hint model takes it.
 
@@ -281,11 +331,7 @@ def reference_histogram(rgb: np.ndarray, centers, side: int = 256) -> np.ndarray
 
     from tinct.models.ab_bins import histogram
 
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an RGB reference photo of shape (H, W, 3), got {rgb.shape}")
-    step = max(1, int(np.ceil(max(rgb.shape[:2]) / side)))
-    ab = rgb_to_lab(rgb[::step, ::step])[..., 1:].astype(np.float32)
+    ab = rgb_to_lab(reference_sample(rgb, side))[..., 1:].astype(np.float32)
     tensor = torch.from_numpy(np.ascontiguousarray(ab.transpose(2, 0, 1)))[None]
     return histogram(tensor, torch.as_tensor(centers)).numpy()[0].astype(np.float32)
 
@@ -300,13 +346,15 @@ def require_hint_model(colorizer):
 
 
 def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference: np.ndarray | None = None,
-                        size: tuple[int, int] | None = None, source: str = "hints") -> np.ndarray:
+                        size: tuple[int, int] | None = None, source: str = "hints",
+                        match_colorfulness: bool = False) -> np.ndarray:
     """Colorize one :class:`tinct.io.Photo` with a hint model, guided by point ``hints`` (in the
     photo's full-resolution pixels) and/or a ``reference`` colour photo (uint8 RGB ``(H, W, 3)``).
 
     ``colorizer`` is a :class:`tinct.infer.Colorizer` on the torch engine holding a model trained
-    with hints; ``size`` is the (width, height) a hints file was written for. Returns uint8 RGB
-    ``(H, W, 3)`` at full resolution.
+    with hints; ``size`` is the (width, height) a hints file was written for. With
+    ``match_colorfulness`` (and a reference) the result's chroma is scaled to make it as colourful
+    as the reference (:func:`colorfulness_gain`). Returns uint8 RGB ``(H, W, 3)`` at full resolution.
     """
     import torch
 
@@ -321,4 +369,13 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
         histogram = torch.from_numpy(reference_histogram(reference, model.bin_centers))[None]
     with torch.inference_mode():
         ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
-    return colorizer.compose(photo, colorizer.crop_to_content(ab.float().numpy(), boxes)[0])
+    ab = colorizer.crop_to_content(ab.float().numpy(), boxes)[0]
+    if match_colorfulness and reference is not None:  # one gain, measured at working resolution
+        lightness = squares[0, 0, : box.height, : box.width]
+        if ab.shape[1:] != lightness.shape:
+            ab_work = torch.nn.functional.interpolate(torch.from_numpy(ab)[None], size=lightness.shape,
+                                                      mode="bilinear", align_corners=False)[0].numpy()
+        else:
+            ab_work = ab
+        ab = ab * colorfulness_gain(lightness, ab_work, colorfulness(reference_sample(reference)))
+    return colorizer.compose(photo, ab)

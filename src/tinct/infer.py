@@ -261,15 +261,16 @@ class Colorizer:
         """A :class:`~tinct.io.Photo` -> uint8 RGB ``(H, W, 3)`` at full resolution."""
         return self.compose(photo, self.predict_ab_batch([photo])[0])
 
-    def __call__(self, image, hints=None, reference=None) -> np.ndarray:
+    def __call__(self, image, hints=None, reference=None, match_colorfulness: bool = False) -> np.ndarray:
         """Colorize a PIL image, a NumPy array (gray, RGB or RGBA), a Photo or an image file path.
 
         ``hints`` (a hint model only, e.g. ``tinct-v2-hints``): point hints, as
         :class:`tinct.hints.Hint` objects, ``{"x", "y", "color"}`` dicts, ``(x, y, color)``
         tuples or a hints JSON file; positions in the photo's full-resolution pixels.
         ``reference``: a colour photo (path, PIL image or uint8 RGB array) whose colours guide
-        the whole result. Returns uint8 RGB ``(H, W, 3)``, or RGBA ``(H, W, 4)`` when the input
-        had alpha.
+        the whole result; ``match_colorfulness`` makes the result as colourful as the reference
+        (:func:`tinct.hints.colorfulness_gain`). Returns uint8 RGB ``(H, W, 3)``, or RGBA
+        ``(H, W, 4)`` when the input had alpha.
         """
         photo = _as_photo(image)
         if hints is None and reference is None:
@@ -278,7 +279,7 @@ class Colorizer:
             from tinct.hints import as_hints, colorize_with_hints, reference_rgb
 
             points, size, source = as_hints(hints)
-            rgb = colorize_with_hints(self, photo, points, reference_rgb(reference), size, source)
+            rgb = colorize_with_hints(self, photo, points, reference_rgb(reference), size, source, match_colorfulness)
         if photo.alpha is not None:
             return np.dstack([rgb, photo.alpha])
         return rgb
@@ -303,7 +304,8 @@ class Colorizer:
 _DEFAULT: dict[tuple[str, str], Colorizer] = {}
 
 
-def colorize(image, model="default", engine: str = "auto", hints=None, reference=None) -> np.ndarray:
+def colorize(image, model="default", engine: str = "auto", hints=None, reference=None,
+             match_colorfulness: bool = False) -> np.ndarray:
     """Colorize one image with a cached :class:`Colorizer` (see :meth:`Colorizer.__call__`).
 
     With ``hints`` or a ``reference`` photo, ``model="default"`` means the shipped hint model
@@ -315,8 +317,8 @@ def colorize(image, model="default", engine: str = "auto", hints=None, reference
         model = HINT_MODEL if isinstance(model, str) and model == "default" else model
         engine = "torch"
     if not isinstance(model, (str, os.PathLike)):
-        return Colorizer(model, engine=engine)(image, hints, reference)
+        return Colorizer(model, engine=engine)(image, hints, reference, match_colorfulness)
     key = (str(model), engine)
     if key not in _DEFAULT:
         _DEFAULT[key] = Colorizer(model, engine=engine)
-    return _DEFAULT[key](image, hints, reference)
+    return _DEFAULT[key](image, hints, reference, match_colorfulness)

@@ -54,6 +54,8 @@ def add_parser(subparsers) -> None:
                    "uses the hint model tinct-v2-hints unless --model names another")
     p.add_argument("--reference", metavar="PHOTO", help="a colour photo whose colours guide every photo "
                    "(hint model, as --hints)")
+    p.add_argument("--match-colorfulness", action="store_true", help="with --reference: make each result as "
+                   "colourful as the reference (closer colourfulness, slightly less exact colours)")
     from tinct.cli import colorize_video  # video clips: their options (and their path, in run)
 
     colorize_video.add_arguments(p)
@@ -73,6 +75,8 @@ def _check_options(args: argparse.Namespace, photos: bool = True) -> None:
 
     if args.batch_size < 1:
         raise TinctError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if getattr(args, "match_colorfulness", False) and not getattr(args, "reference", None):
+        raise TinctError("--match-colorfulness goes with --reference PHOTO")
     if not photos:
         return
     if not 1 <= args.quality <= 100:
@@ -182,4 +186,5 @@ def _guided(args: argparse.Namespace, plan):
     if args.engine == "onnx":
         raise TinctError("--hints and --reference run the hint model in torch; drop --engine onnx")
     model = HINT_MODEL if args.model == "default" else args.model
-    return guided_colorizer(model, args.hints, args.reference, threads=args.threads)
+    return guided_colorizer(model, args.hints, args.reference, threads=args.threads,
+                            match_colorfulness=args.match_colorfulness)

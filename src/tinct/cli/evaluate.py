@@ -58,6 +58,8 @@ def add_parser(subparsers) -> None:
                        help="give a hint model N colour points per photo, sampled from the truth with a fixed seed; "
                        "the report plots PSNR and CIEDE2000 against 0, 1, 2, 5, 10, 20, 50, 100 and N hints")
     hints.add_argument("--reference", choices=("truth",), help="truth: also give each photo its truth's colour histogram")
+    hints.add_argument("--match-colorfulness", action="store_true",
+                       help="with --reference: make each result as colourful as its reference")
     hints.add_argument("--seed", type=int, default=0, help="hint sampling seed (default: %(default)s)")
     add_optional_metric_args(p)
     from tinct.cli import evaluate_video  # video clips: their options (and their evaluation, in run)
@@ -88,6 +90,8 @@ def refuse_existing(out: Path | None) -> None:
 
 
 def _validate(args) -> str | None:
+    if getattr(args, "match_colorfulness", False) and not args.reference:
+        return "--match-colorfulness goes with --reference truth"
     if args.model and args.pred:
         return "--model and --pred cannot be combined (score a model or a folder of outputs, not both)"
     if args.model:
@@ -171,7 +175,7 @@ def _run_hints(args) -> int:
     refuse_existing(out)
     try:
         curve = evaluate_hints(args.model, args.data, counts, seed=args.seed, reference=args.reference,
-                               allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress)
+                               match_colorfulness=args.match_colorfulness, allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress)
         report = write_hint_report(curve, out)
     except EXPECTED_ERRORS as exc:
         raise CommandFailed(one_line(exc), 1) from exc

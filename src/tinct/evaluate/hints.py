@@ -32,6 +32,7 @@ class HintCurve:
     photos: int
     seed: int
     reference: str | None
+    match_colorfulness: bool = False
     rows: dict[int, dict[str, float]] = field(default_factory=dict)
     gray: dict[str, float] = field(default_factory=dict)
     auto: dict[str, float] = field(default_factory=dict)
@@ -56,6 +57,13 @@ def _scores(outputs: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, fl
     }
 
 
+def _check_request(counts: Sequence[int], reference: str | None) -> None:
+    if reference not in (None, "truth"):
+        raise ValueError(f"reference must be 'truth' or None, got {reference!r}")
+    if not counts or min(counts) < 0:
+        raise ValueError(f"numbers of hints must be at least 0, got {list(counts)}")
+
+
 def evaluate_hints(
     model: str,
     data: str | Path,
@@ -63,6 +71,7 @@ def evaluate_hints(
     seed: int = 0,
     reference: str | None = None,
     automatic: str = "default",
+    match_colorfulness: bool = False,
     allow_train_data: bool = False,
     limit: int | None = None,
     progress: bool = True,
@@ -79,6 +88,8 @@ def evaluate_hints(
         seed: the sampling seed (photo ``i`` uses ``seed + i``).
         reference: ``"truth"`` to give each photo its truth's histogram, or None.
         automatic: the automatic model scored beside (default: the shipped default).
+        match_colorfulness: with the reference, make each result as colourful as it
+            (:func:`tinct.hints.colorfulness_gain`).
     """
     from tqdm import tqdm
 
@@ -89,10 +100,7 @@ def evaluate_hints(
     from tinct.infer import Colorizer
     from tinct.io import Photo, list_images, read_rgb
 
-    if reference not in (None, "truth"):
-        raise ValueError(f"reference must be 'truth' or None, got {reference!r}")
-    if not counts or min(counts) < 0:
-        raise ValueError(f"numbers of hints must be at least 0, got {list(counts)}")
+    _check_request(counts, reference)
     photos = list_images(data)[:limit]
     if not photos:
         raise EvaluationError(f"{data}: no photos to evaluate hints on")
@@ -107,11 +115,12 @@ def evaluate_hints(
         photo = Photo(lightness=cielab_lightness(truth), source=Path(path))
         sample = hints_from_truth(truth, max(counts), seed=seed + index)
         for n in counts:
-            outputs[n].append(colorize_with_hints(hinted, photo, sample[:n], truth if reference else None))
+            outputs[n].append(colorize_with_hints(hinted, photo, sample[:n], truth if reference else None,
+                                                  match_colorfulness=match_colorfulness))
         truths.append(truth)
         grays.append(gray_baseline(truth))
         autos.append(auto.colorize_photo(photo))
-    curve = HintCurve(hinted.name, auto.name, len(truths), seed, reference)
+    curve = HintCurve(hinted.name, auto.name, len(truths), seed, reference, match_colorfulness and reference is not None)
     curve.rows = {n: _scores(outputs[n], truths) for n in counts}
     curve.gray, curve.auto = _scores(grays, truths), _scores(autos, truths)
     return curve
@@ -166,7 +175,8 @@ def write_hint_report(curve: HintCurve, folder: str | Path) -> Path:
 
     folder = Path(folder)
     text = (f"# Hints: {curve.model}\n\n{curve.photos} photos, seed {curve.seed}"
-            f"{', truth histogram as reference' if curve.reference else ''}.\n\n![](hints.png)\n\n{hint_table(curve)}\n")
+            f"{', truth histogram as reference' if curve.reference else ''}"
+            f"{', results as colourful as the reference' if curve.match_colorfulness else ''}.\n\n![](hints.png)\n\n{hint_table(curve)}\n")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / "hints.json", curve.to_json())

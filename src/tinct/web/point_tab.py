@@ -124,7 +124,7 @@ class PointTab:
         count = len(session.hints)
         summary = f"{count} point{'s' if count != 1 else ''}"
         if session.reference is not None:
-            summary += " and a reference photo"
+            summary += " and a reference photo" + (" (as colourful as it)" if session.match_colorfulness else "")
         line = f"{note} " if note else ""
         line += f"{summary} · re-colorized in {session.seconds:.2f} s at {session.size[0]}x{session.size[1]}."
         return shown | {ui.state: session, ui.result: str(preview), ui.table: points.point_rows(session),
@@ -212,7 +212,7 @@ class PointTab:
 
         return self._apply(select)
 
-    def reference(self, session, path):
+    def reference(self, session, path, match: bool = False):
         def use():
             from tinct.io import ImageReadError, read_rgb
 
@@ -222,11 +222,17 @@ class PointTab:
                     rgb = read_rgb(path, max_megapixels=self.max_megapixels)
                 except ImageReadError as exc:
                     raise PointRefused(f"{Path(path).name}: {exc}") from None
+            if session is not None:  # the checkbox's state, whatever was ticked before the photo
+                session.match_colorfulness = bool(match)
             return points.set_reference(self.colorizer(), session, rgb)
 
         if session is None and not path:
             return self._shown(None)
         return self._apply(use)
+
+    def match(self, session, value):
+        """The "as colourful as the reference" box: re-colorize when there is a reference to match."""
+        return self._apply(lambda: points.set_match_colorfulness(self.colorizer() if session else None, session, value))
 
     def downloads(self, session):
         """The two download buttons, pointing at freshly written files (after the preview shows)."""
@@ -271,6 +277,8 @@ class PointTab:
         ui.delete = gr.Button("Delete the selected point", elem_id="points-delete")
         ui.reference = gr.Image(label="Reference photo (optional)", type="filepath", sources=["upload", "clipboard"],
                                 height=140, elem_id="points-reference")  # fmt: skip
+        ui.match = gr.Checkbox(False, label="As colourful as the reference", elem_id="points-match",
+                               info="scales the colours so the result is as colourful as the reference photo")
         with gr.Row():
             ui.download_result = gr.DownloadButton("Download the result (PNG)", interactive=False,
                                                    elem_id="points-download")  # fmt: skip
@@ -298,6 +306,7 @@ class PointTab:
             (ui.picker.submit, self.recolour, [ui.state, ui.picker], {"js": TYPED_COLOUR_JS}),  # Enter
             (ui.delete.click, self.delete, [ui.state], {}),
             (ui.table.select, select_row, [ui.state], {}),
-            (ui.reference.change, self.reference, [ui.state, ui.reference], {}),
+            (ui.reference.change, self.reference, [ui.state, ui.reference, ui.match], {}),
+            (ui.match.change, self.match, [ui.state, ui.match], {}),
         ]:
             event(handler, inputs, shown, **private, **extra).then(*then, api_visibility="private", queue=False)

@@ -49,6 +49,7 @@ __all__ = [
     "pointer_position",
     "recolour_selected",
     "set_reference",
+    "set_match_colorfulness",
     "start_session",
     "write_downloads",
     "write_preview",
@@ -74,6 +75,7 @@ class PointSession:
         selected: index into ``hints`` of the point the colour picker and the buttons act
             on, or ``None``.
         reference: uint8 RGB ``(h, w, 3)`` reference photo, or ``None``.
+        match_colorfulness: make the result as colourful as the reference (when there is one).
         seconds: how long the last re-colorization took.
         version: how many times ``result`` was made (a change of it changes this).
         downloaded: the ``version`` the page's download files were last written for.
@@ -85,6 +87,7 @@ class PointSession:
     hints: list[Hint] = field(default_factory=list)
     selected: int | None = None
     reference: np.ndarray | None = None
+    match_colorfulness: bool = False
     seconds: float = 0.0
     version: int = 0
     downloaded: int = -1
@@ -109,7 +112,8 @@ class PointSession:
 def recolorize(colorizer, session: PointSession) -> PointSession:
     """Colorize ``session.photo`` again with its hints and reference (full resolution)."""
     start = time.perf_counter()
-    session.result = colorize_with_hints(colorizer, session.photo, session.hints, session.reference)
+    session.result = colorize_with_hints(colorizer, session.photo, session.hints, session.reference,
+                                         match_colorfulness=session.match_colorfulness)
     session.seconds = time.perf_counter() - start
     session.version += 1
     return session
@@ -238,6 +242,16 @@ def set_reference(colorizer, session: PointSession | None, reference: np.ndarray
         raise PointRefused("Add a gray photo first; the reference photo guides its colours.")
     session.reference = reference
     return recolorize(colorizer, session)
+
+
+def set_match_colorfulness(colorizer, session: PointSession | None, match: bool) -> PointSession | None:
+    """Make the result as colourful as the reference (``match``) or not; re-colorizes only when a
+    reference is there to match (without a photo, nothing to do: ``None``)."""
+    if session is None:
+        return None
+    changed = session.match_colorfulness != bool(match)
+    session.match_colorfulness = bool(match)
+    return recolorize(colorizer, session) if changed and session.reference is not None else session
 
 
 def point_rows(session: PointSession | None) -> list[list]:
