@@ -239,12 +239,14 @@ class PointTab:
         gr = self.gr
         if session is None:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
-        if session.downloaded == session.version:  # a selection or a repeated colour: the files stand
-            return gr.skip(), gr.skip()
-        session.downloaded = session.version
-        folder = self._folder(session) / uuid.uuid4().hex[:8]
-        folder.mkdir()
-        result, hints = points.write_downloads(session, folder)
+        if session.downloaded != session.version or session.download_files is None:
+            folder = self._folder(session) / uuid.uuid4().hex[:8]
+            folder.mkdir()
+            session.download_files = points.write_downloads(session, folder)
+            session.downloaded = session.version
+        # Else a selection or a repeated colour: the files stand. The buttons are enabled again
+        # either way: an edit answered in between may have disabled them after they were enabled.
+        result, hints = session.download_files
         return (gr.DownloadButton(f"Download {result.name}", value=str(result), interactive=True),
                 gr.DownloadButton(f"Download {hints.name}", value=str(hints), interactive=True))  # fmt: skip
 

@@ -79,6 +79,7 @@ class PointSession:
         seconds: how long the last re-colorization took.
         version: how many times ``result`` was made (a change of it changes this).
         downloaded: the ``version`` the page's download files were last written for.
+        download_files: those files (the result PNG and the hints JSON), or ``None``.
     """
 
     photo: Photo
@@ -91,6 +92,7 @@ class PointSession:
     seconds: float = 0.0
     version: int = 0
     downloaded: int = -1
+    download_files: tuple[Path, Path] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
