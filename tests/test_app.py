@@ -763,3 +763,27 @@ def test_the_reference_box_makes_the_result_as_colourful_as_the_reference(hint_c
     plain = colorfulness(session.result)
     want = colorfulness(reference)
     assert abs(matched - want) < 0.05 * want < abs(plain - want), (matched, plain, want)
+
+
+def test_a_new_photo_keeps_the_reference_the_page_shows(tmp_path, hint_colorizer):
+    from types import SimpleNamespace
+
+    from tinct.app import offline_gradio
+    from tinct.web.point_tab import HintModel, PointTab
+
+    model = HintModel()
+    model._colorizer = hint_colorizer
+    tab = PointTab(offline_gradio(), model, lambda: Path(tempfile_dir(tmp_path)), None)
+    tab.ui = SimpleNamespace(state="state", result="result", table="table", picker="picker", message="message",
+                             download_result="download_result", download_hints="download_hints")  # fmt: skip
+    photo = _save_gray(tmp_path / "old.png", 48, 64)
+    reference = np.zeros((20, 20, 3), np.uint8)
+    reference[:, :10], reference[:, 10:] = (120, 140, 170), (160, 125, 110)
+    Image.fromarray(reference).save(tmp_path / "reference.png")
+    shown = tab.open_photo(str(photo), str(tmp_path / "reference.png"), True)
+    session = shown["state"]
+    np.testing.assert_array_equal(session.reference, reference)
+    assert session.match_colorfulness and "and a reference photo (as colourful as it)" in shown["message"]
+    (tmp_path / "broken.png").write_bytes(b"not a photo")
+    shown = tab.open_photo(str(photo), str(tmp_path / "broken.png"))
+    assert "broken.png" in shown["message"] and 'data-state="refused"' in shown["message"]

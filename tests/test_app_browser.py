@@ -544,6 +544,11 @@ def test_a_reference_photo_guides_the_colours_and_the_box_matches_its_colourfuln
     want = colorfulness(reference)
     got = colorfulness(matched.astype(np.uint8))
     assert abs(got - want) < 0.1 * want < abs(colorfulness(guided.astype(np.uint8)) - want), (got, want)
+    # Another gray photo keeps the reference (and the box) the page shows.
+    Image.fromarray(gray_ramp(100, 150)).save(tmp_path / "ramp2.png")
+    page.locator("#points-photo input[type=file]").set_input_files(str(tmp_path / "ramp2.png"))
+    sync_api.expect(message).to_contain_text("(as colourful as it) · re-colorized in", timeout=4 * TIMEOUT_MS)
+    sync_api.expect(message).to_contain_text("at 150x100")
 
 
 def _download(page, selector: str, tries: int = 3):

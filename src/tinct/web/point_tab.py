@@ -162,21 +162,28 @@ class PointTab:
 
     # --- the handlers ---------------------------------------------------------------------
 
-    def open_photo(self, path):
-        """A new gray photo (or none): decode it once and show the model's own guess."""
+    def open_photo(self, path, reference_path=None, match: bool = False):
+        """A new gray photo (or none): decode it once and show the model's own guess, guided by the
+        reference photo already on the page (``reference_path``), if any."""
         if not path:
             return self._shown(None)
 
         def start():
-            from tinct.io import ImageReadError, read_photo
-
-            try:
-                photo = read_photo(path, max_megapixels=self.max_megapixels)
-            except ImageReadError as exc:
-                raise PointRefused(f"{Path(path).name}: {exc}") from None
-            return points.start_session(self.colorizer(), photo, Path(path).name)
+            photo = self._read(path, photo=True)
+            reference = self._read(reference_path) if reference_path else None
+            return points.start_session(self.colorizer(), photo, Path(path).name, reference, bool(match))
 
         return self._apply(start)
+
+    def _read(self, path, photo: bool = False):
+        """A gray photo (:class:`tinct.io.Photo`) or a reference (uint8 RGB) from an upload; an
+        unreadable file is a :class:`PointRefused` naming it."""
+        from tinct.io import ImageReadError, read_photo, read_rgb
+
+        try:
+            return (read_photo if photo else read_rgb)(path, max_megapixels=self.max_megapixels)
+        except ImageReadError as exc:
+            raise PointRefused(f"{Path(path).name}: {exc}") from None
 
     def click(self, session, mode, event, pointer: str = ""):
         """A click on the result: place a point, or move the selected one (``mode``); ``pointer``
@@ -214,14 +221,7 @@ class PointTab:
 
     def reference(self, session, path, match: bool = False):
         def use():
-            from tinct.io import ImageReadError, read_rgb
-
-            rgb = None
-            if path:
-                try:
-                    rgb = read_rgb(path, max_megapixels=self.max_megapixels)
-                except ImageReadError as exc:
-                    raise PointRefused(f"{Path(path).name}: {exc}") from None
+            rgb = self._read(path) if path else None
             if session is not None:  # the checkbox's state, whatever was ticked before the photo
                 session.match_colorfulness = bool(match)
             return points.set_reference(self.colorizer(), session, rgb)
@@ -302,7 +302,7 @@ class PointTab:
         click.__annotations__ = {"event": gr.SelectData}
         select_row.__annotations__ = {"event": gr.SelectData}
         for event, handler, inputs, extra in [
-            (ui.photo.change, self.open_photo, [ui.photo], {}),
+            (ui.photo.change, self.open_photo, [ui.photo, ui.reference, ui.match], {}),
             (ui.result.select, click, [ui.state, ui.mode, ui.pointer], {"js": POINTER_JS}),
             (ui.picker.input, self.recolour, [ui.state, ui.picker], {"trigger_mode": "always_last"}),  # a drag
             (ui.picker.submit, self.recolour, [ui.state, ui.picker], {"js": TYPED_COLOUR_JS}),  # Enter

@@ -121,9 +121,12 @@ def recolorize(colorizer, session: PointSession) -> PointSession:
     return session
 
 
-def start_session(colorizer, photo: Photo, name: str) -> PointSession:
-    """A session for ``photo`` with no points yet; its result is the model's own guess."""
-    session = PointSession(photo, name, np.zeros((1, 1, 3), np.uint8))
+def start_session(colorizer, photo: Photo, name: str, reference: np.ndarray | None = None,
+                  match_colorfulness: bool = False) -> PointSession:
+    """A session for ``photo`` with no points yet; its result is the model's own guess, guided by
+    the ``reference`` photo already on the page, if any."""
+    session = PointSession(photo, name, np.zeros((1, 1, 3), np.uint8), reference=reference,
+                           match_colorfulness=match_colorfulness)
     return recolorize(colorizer, session)
 
 
