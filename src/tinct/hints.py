@@ -371,11 +371,8 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
         ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
     ab = colorizer.crop_to_content(ab.float().numpy(), boxes)[0]
     if match_colorfulness and reference is not None:  # one gain, measured at working resolution
-        lightness = squares[0, 0, : box.height, : box.width]
-        if ab.shape[1:] != lightness.shape:
-            ab_work = torch.nn.functional.interpolate(torch.from_numpy(ab)[None], size=lightness.shape,
-                                                      mode="bilinear", align_corners=False)[0].numpy()
-        else:
-            ab_work = ab
+        lightness = squares[0, 0, : box.height, : box.width]  # the network's ab is coarser: bring it here
+        ab_work = torch.nn.functional.interpolate(torch.from_numpy(ab)[None], size=lightness.shape,
+                                                  mode="bilinear", align_corners=False)[0].numpy()
         ab = ab * colorfulness_gain(lightness, ab_work, colorfulness(reference_sample(reference)))
     return colorizer.compose(photo, ab)

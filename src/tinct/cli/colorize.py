@@ -75,7 +75,7 @@ def _check_options(args: argparse.Namespace, photos: bool = True) -> None:
 
     if args.batch_size < 1:
         raise TinctError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if getattr(args, "match_colorfulness", False) and not getattr(args, "reference", None):
+    if args.match_colorfulness and not args.reference:
         raise TinctError("--match-colorfulness goes with --reference PHOTO")
     if not photos:
         return

@@ -90,7 +90,7 @@ def refuse_existing(out: Path | None) -> None:
 
 
 def _validate(args) -> str | None:
-    if getattr(args, "match_colorfulness", False) and not args.reference:
+    if args.match_colorfulness and not args.reference:
         return "--match-colorfulness goes with --reference truth"
     if args.model and args.pred:
         return "--model and --pred cannot be combined (score a model or a folder of outputs, not both)"

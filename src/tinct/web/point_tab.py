@@ -239,7 +239,7 @@ class PointTab:
         gr = self.gr
         if session is None:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
-        if session.downloaded != session.version or session.download_files is None:
+        if session.downloaded != session.version:  # set with download_files, after the first result
             folder = self._folder(session) / uuid.uuid4().hex[:8]
             folder.mkdir()
             session.download_files = points.write_downloads(session, folder)
