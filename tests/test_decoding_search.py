@@ -38,6 +38,16 @@ def test_gates_always_start_with_no_gate_and_reject_malformed_pairs():
         ds.parse_floats("0.5,x")
 
 
+def test_flips_parse_zero_and_one_only_and_sit_just_inside_sizes():
+    assert ds.parse_flips("0") == [False] and ds.parse_flips("0,1") == [False, True]
+    for bad in ("", "2", "0,yes", "true"):
+        with pytest.raises(ValueError, match="0 \\(off\\) or 1 \\(on\\)"):
+            ds.parse_flips(bad)
+    grid = ds.decoding_grid([64, 96], [0.38, 0.8], [0.0], flips=[False, True])
+    assert [(s["input_size"], s["flip_average"]) for s in grid] == [
+        (64, False), (64, False), (64, True), (64, True), (96, False), (96, False), (96, True), (96, True)]
+
+
 def test_grid_tries_gains_only_where_they_act_and_keeps_sizes_outermost():
     grid = ds.decoding_grid([64, 96], [0.38, 0.8], [0.0], floors=[0.0, 2.0], gains=[1.0, 1.5],
                            gates=ds.parse_gates("0.4/0.7"))
@@ -143,11 +153,11 @@ def test_each_row_scores_what_tinct_colorize_would_give_and_the_model_is_not_cha
 
     model, info, keys, photos, scorer = _held_out(bins_checkpoint)
     before = model.config
-    grid = ds.decoding_grid([32, 48], [0.1, 1.0], [0.0, 1.0], gates=ds.parse_gates("0.2/0.6"))
+    grid = ds.decoding_grid([32, 48], [0.1, 1.0], [0.0, 1.0], gates=ds.parse_gates("0.2/0.6"), flips=[False, True])
     rows = ds.score_grid(model, photos, scorer, grid, progress=False)
     assert model.config is before and model.config == load(bins_checkpoint)[0].config
     assert [{k: r[k] for k in ds.DECODING_KEYS} for r in rows] == grid
-    for index in (0, 5, len(grid) - 1):  # a first, a middle and the last setting (another size)
+    for index in (0, 5, 8, len(grid) - 1):  # first, middle, first mirror-averaged, last (another size)
         fresh, _ = load(bins_checkpoint)
         for key in ds.DECODING_KEYS:
             setattr(fresh.config, key, grid[index][key])
@@ -160,6 +170,8 @@ def test_each_row_scores_what_tinct_colorize_would_give_and_the_model_is_not_cha
     assert ratios[(32, 0.1, 0.0, 0.0)] != pytest.approx(ratios[(32, 1.0, 0.0, 0.0)])
     assert ratios[(32, 0.1, 0.0, 0.0)] != pytest.approx(ratios[(32, 0.1, 1.0, 0.0)])
     assert ratios[(32, 0.1, 0.0, 0.0)] != pytest.approx(ratios[(32, 0.1, 0.0, 0.6)])
+    assert grid[8] == {**grid[0], "flip_average": True}  # the same decoding of the mirror-averaged output
+    assert rows[8]["psnr"] != pytest.approx(rows[0]["psnr"], rel=1e-9)
 
 
 def test_the_tuned_checkpoint_carries_the_choice_and_the_search_and_the_source_is_untouched(bins_checkpoint):

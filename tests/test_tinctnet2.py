@@ -51,6 +51,28 @@ def test_output_is_quarter_resolution_bins_and_ab_in_lab_units():
     assert ab.abs().max() < 130
 
 
+def test_mirror_averaging_is_mirror_equivariant_and_mirrors_the_hint_points():
+    torch.manual_seed(0)
+    plain = create_model("tinctnet2", width=8, input_size=64, pretrained=False, hints=True).eval()
+    for p in plain.parameters():  # the hint branch starts at zero: give it something to say
+        p.data.add_(0.05 * torch.randn_like(p))
+    averaged = create_model("tinctnet2", width=8, input_size=64, pretrained=False, hints=True, flip_average=True).eval()
+    averaged.load_state_dict(plain.state_dict())
+    l = torch.rand(2, 1, 64, 96) * 100
+    points = torch.zeros(2, 3, 64, 96)
+    points[:, :2, 10:13, 5:8], points[:, 2, 10:13, 5:8] = 0.4, 1.0  # a point near the left edge
+    histogram = torch.softmax(torch.randn(2, plain.bin_centers.shape[0]), 1)
+    with torch.no_grad():
+        got = averaged.predict_ab(l, points, histogram)
+        mirrored = averaged.predict_ab(l.flip(-1), points.flip(-1), histogram).flip(-1)
+        expected = plain.decode((plain(l, points, histogram) + plain(l.flip(-1), points.flip(-1), histogram).flip(-1)) / 2)
+        unmirrored_points = plain.decode((plain(l, points, histogram) + plain(l.flip(-1), points, histogram).flip(-1)) / 2)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got, mirrored, rtol=1e-4, atol=1e-4)
+    assert (got - plain.predict_ab(l, points, histogram)).abs().max() > 0.01  # it does average
+    assert (got - unmirrored_points).abs().max() > 0.01  # the points go with the photo
+
+
 def test_sizes_not_multiple_of_32_are_refused():
     with pytest.raises(ValueError, match="input_size must be a positive multiple of 32"):
         create_model("tinctnet2", input_size=100)

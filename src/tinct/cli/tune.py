@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
         "tune",
         help=HELP,
         description="Search the decoding of a bins-head checkpoint -- annealed-mean temperature T, prior "
-        "correction beta, chroma floor and gain, hue-confidence gate and working resolution -- on the whole "
+        "correction beta, chroma floor and gain, hue-confidence gate, mirror averaging and working resolution -- on the whole "
         "photos behind its validation split, pick one setting by the pre-registered rules (see "
         "docs/models.md) and, with --out, write a new checkpoint carrying it.",
     )
@@ -30,6 +30,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--gains", default="1", help="chroma gains k (with floors > 0 or hue gates)")
     p.add_argument("--hue-gates", default="",
                    help="hue-confidence gates low/high, e.g. 0.4/0.7,0.5/0.8 (no gate is always tried)")
+    p.add_argument("--flips", default="0",
+                   help="mirror averaging to try: 0 (off), 1 (on) or 0,1 (both; the network runs twice per photo)")
     p.add_argument("--sizes", default="", help="working resolutions (multiples of 16); default: the checkpoint's")
     p.add_argument("--min-chroma-ratio", type=float, default=0.75, help="lower end of the admissible chroma ratio")
     p.add_argument("--psnr-margin", type=float, default=0.1, help="dB above the gray baseline's PSNR required")
@@ -49,11 +51,12 @@ def add_parser(subparsers) -> None:
 
 
 def _grid(args, default_size: int) -> list[dict]:
-    from tinct.evaluate.decoding_search import decoding_grid, parse_floats, parse_gates
+    from tinct.evaluate.decoding_search import decoding_grid, parse_flips, parse_floats, parse_gates
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [default_size]
     return decoding_grid(sizes, parse_floats(args.temperatures), parse_floats(args.corrections),
-                         parse_floats(args.floors), parse_floats(args.gains), parse_gates(args.hue_gates))
+                         parse_floats(args.floors), parse_floats(args.gains), parse_gates(args.hue_gates),
+                         parse_flips(args.flips))
 
 
 def run(args) -> int:

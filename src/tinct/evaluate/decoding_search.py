@@ -3,7 +3,8 @@ pick one setting by pre-registered rules, and write it into a new checkpoint.
 
     tinct tune runs/tinct-w32-e12/best.safetensors --out src/tinct/weights/tinct-v1.safetensors --storage float16
 
-A decoding setting is the working resolution ``input_size`` (pixels, a multiple of 16), the
+A decoding setting is the working resolution ``input_size`` (pixels, a multiple of 16), whether
+the network's output is averaged with that of the mirrored photo ``flip_average``, the
 annealed-mean temperature ``temperature`` T, the prior correction ``prior_correction`` beta, the
 chroma floor ``chroma_floor`` c0 (Lab units) and gain ``chroma_gain`` k, and the hue-confidence
 gate ``hue_gate_low``/``hue_gate_high`` (see :data:`DECODING_KEYS`). T trades vividness against
@@ -12,7 +13,8 @@ brownish); beta removes a share of the training-time rebalancing (0 vivid, 1 fai
 decoded chroma c becomes k * max(c - c0, 0) (faint tints go gray, confident colours get
 stronger); the gate scales each pixel's colour by clip((R - low) / (high - low), 0, 1), R the
 concentration of its predicted hues; a larger working resolution gives finer colour at a
-higher cost per photo.
+higher cost per photo; the mirror average costs a second network run and steadies colour
+that the network is unsure of.
 
 The photos are the *whole* files behind the checkpoint's validation split (photos of its
 training folders that training never saw), colorized the way ``tinct colorize`` does it: each
@@ -57,6 +59,7 @@ __all__ = [
     "decoding_grid",
     "describe",
     "held_out_photos",
+    "parse_flips",
     "parse_floats",
     "parse_gates",
     "previous_rows",
@@ -67,7 +70,7 @@ __all__ = [
 ]
 
 # The config fields a setting holds, in the order rows and tables list them.
-DECODING_KEYS = ("input_size", "temperature", "prior_correction", "chroma_floor", "chroma_gain",
+DECODING_KEYS = ("input_size", "flip_average", "temperature", "prior_correction", "chroma_floor", "chroma_gain",
                  "hue_gate_low", "hue_gate_high")
 MAX_CHROMA_RATIO = 1.2  # upper end of the admissible chroma ratio (output chroma / truth chroma)
 
@@ -80,6 +83,14 @@ def parse_floats(text: str) -> list[float]:
         return [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(f"expected comma-separated numbers such as 0.38,0.5, got {text!r}") from None
+
+
+def parse_flips(text: str) -> list[bool]:
+    """``"0,1"`` -> ``[False, True]``; raises ValueError naming the text on anything but 0 and 1."""
+    values = [v.strip() for v in text.split(",")]
+    if not values or any(v not in ("0", "1") for v in values):
+        raise ValueError(f"mirror averaging is 0 (off) or 1 (on), comma-separated such as 0,1, got {text!r}")
+    return [v == "1" for v in values]
 
 
 def parse_gates(text: str) -> list[tuple[float, float]]:
@@ -100,16 +111,19 @@ def decoding_grid(
     floors: Sequence[float] = (0.0,),
     gains: Sequence[float] = (1.0,),
     gates: Sequence[tuple[float, float]] = ((0.0, 0.0),),
+    flips: Sequence[bool] = (False,),
 ) -> list[Row]:
-    """Every setting of the grid, sizes outermost (the network then runs once per size).
+    """Every setting of the grid, sizes and then mirror averaging outermost (the network then
+    runs once per size and mirror choice).
 
     Gains other than 1 are tried only where they act: with a chroma floor > 0 or a hue gate;
     the plain annealed mean keeps gain 1. ``gates`` as :func:`parse_gates` returns them.
     """
     return [
-        {"input_size": int(s), "temperature": t, "prior_correction": c, "chroma_floor": f, "chroma_gain": g,
+        {"input_size": int(s), "flip_average": bool(flip), "temperature": t, "prior_correction": c, "chroma_floor": f, "chroma_gain": g,
          "hue_gate_low": low, "hue_gate_high": high}
         for s in sizes
+        for flip in flips
         for c in corrections
         for t in temperatures
         for low, high in gates
@@ -120,7 +134,8 @@ def decoding_grid(
 
 def describe(setting: Row) -> str:
     """One fixed-width line naming a setting, e.g. ``size=192  T=0.38  beta=0.25 ...``."""
-    return (f"size={setting['input_size']:<4} T={setting['temperature']:<5} beta={setting['prior_correction']:<5} "
+    return (f"size={setting['input_size']:<4} {'flip' if setting.get('flip_average') else 'one ':<4} "
+            f"T={setting['temperature']:<5} beta={setting['prior_correction']:<5} "
             f"c0={setting['chroma_floor']:<4} k={setting['chroma_gain']:<4} "
             f"gate={setting['hue_gate_low']}/{setting['hue_gate_high']:<4}")
 
@@ -168,7 +183,8 @@ def with_decoding(model, setting: Row):
 
 
 def _network_outputs(model, photos, threads: int) -> list:
-    """Per photo, the network's raw output at the model's working size and its content box."""
+    """Per photo, the network's output at the model's working size (mirror-averaged if its
+    config says so) and its content box."""
     import torch
 
     from tinct.infer import Colorizer
@@ -178,7 +194,7 @@ def _network_outputs(model, photos, threads: int) -> list:
     with torch.inference_mode():
         for photo in photos:
             squares, boxes = colorizer.working_squares([photo])
-            outputs.append((model(torch.from_numpy(squares)), boxes[0]))
+            outputs.append((model.test_time_output(torch.from_numpy(squares)), boxes[0]))
     return outputs
 
 
@@ -199,15 +215,16 @@ def score_grid(model, photos, scorer, grid: Sequence[Row], threads: int = 1, pro
 
     ``photos`` are :class:`tinct.io.Photo` (CIELAB L, 0-100, full resolution), colorized as
     ``tinct colorize`` would with each setting; the network runs once per working size (keep
-    sizes outermost, as :func:`decoding_grid` does). ``model`` is not changed.
+    sizes and mirror choices outermost, as :func:`decoding_grid` does). ``model`` is not changed.
     """
     from tqdm import tqdm
 
-    rows, outputs, outputs_size = [], None, None
+    rows, outputs, outputs_for = [], None, None
     for setting in tqdm(grid, desc="settings", leave=False, disable=not progress):
         view = with_decoding(model, setting)
-        if setting["input_size"] != outputs_size:
-            outputs, outputs_size = _network_outputs(view, photos, threads), setting["input_size"]
+        network = (setting["input_size"], setting.get("flip_average", False))
+        if network != outputs_for:
+            outputs, outputs_for = _network_outputs(view, photos, threads), network
         row = {**setting, **_score_setting(view, photos, scorer, outputs, threads)}
         rows.append(row)
         line = describe(setting) + "  " + ", ".join(f"{k} {v:.3f}" for k, v in list(row.items())[len(setting):])
@@ -300,7 +317,8 @@ def previous_rows(path: str | os.PathLike, photos: int, gray: dict[str, float]) 
     """The rows recorded by an earlier search in checkpoint ``path`` (read from its header).
 
     Raises ValueError when it recorded no search, or one on other held-out photos (another
-    count or another gray CIEDE2000).
+    count or another gray CIEDE2000). Rows recorded before mirror averaging existed get
+    ``flip_average`` False (how they were scored).
     """
     from tinct.models import read_checkpoint_info, resolve_model_path
 
@@ -310,7 +328,7 @@ def previous_rows(path: str | os.PathLike, photos: int, gray: dict[str, float]) 
         raise ValueError(f"{path}: records no decoding search (metrics.decoding_tuning)")
     if earlier["photos"] != photos or abs(earlier["gray"]["ciede2000"] - gray["ciede2000"]) > 1e-9:
         raise ValueError(f"{path}: its search ran on other held-out photos")
-    return list(earlier["all"])
+    return [{"flip_average": False, **row} for row in earlier["all"]]
 
 
 def search_decoding(

@@ -46,13 +46,14 @@ class BinsDecodingConfig:
     chroma_gain: float = 1.0  # (bins head; see ab_bins.commit_chroma)
     hue_gate_low: float = 0.0  # ab scaled by clip((R - low) / (high - low), 0, 1), R the hue
     hue_gate_high: float = 0.0  # concentration (ab_bins.gate_by_hue); high 0: no gate
+    flip_average: bool = False  # test time: decode the mean output of the photo and its mirror image
 
 
 class BinsDecoding:
     """Decoding shared by the families with a ``bins`` or ``regression`` head (``tinctnet``,
     ``tinctnet2``). Their ``Config`` carries ``head``, ``temperature``, ``rebalance_mix``,
-    ``prior_correction``, ``chroma_floor``, ``chroma_gain``, ``hue_gate_low`` and
-    ``hue_gate_high``; a bins model has the buffers ``bin_centers (Q, 2)`` and
+    ``prior_correction``, ``chroma_floor``, ``chroma_gain``, ``hue_gate_low``,
+    ``hue_gate_high`` and ``flip_average``; a bins model has the buffers ``bin_centers (Q, 2)`` and
     ``class_weights (Q,)``."""
 
     fit_statistics_from = "ab_samples"  # the rebalancing weights (a bins head; a no-op for regression)
@@ -103,6 +104,23 @@ class BinsDecoding:
         if not self.config.prior_correction:
             return output
         return output - self.config.prior_correction * self.class_weights.log()[None, :, None, None]
+
+    def test_time_output(self, l: torch.Tensor, *maps: torch.Tensor | None) -> torch.Tensor:
+        """The network's output for ``l (B, 1, H, W)`` (and any hint ``maps``, passed on to
+        ``forward``) that :meth:`decode` turns into colour.
+
+        With ``flip_average`` it is the mean of the output and the mirrored output of the
+        mirrored photo: one batch of 2B. A network's colour changes by several Lab units when
+        the photo is mirrored; the mean keeps what both views agree on. Maps of shape
+        ``(B, C, H, W)`` are mirrored with the photo; others (a histogram ``(B, Q)``) are not.
+        """
+        if not self.config.flip_average:
+            return self(l, *maps)
+        batch = len(l)
+        both = [torch.cat([m, m.flip(-1)]) if m is not None and m.ndim == 4 else
+                (None if m is None else torch.cat([m, m])) for m in maps]
+        out = self(torch.cat([l, l.flip(-1)]), *both)
+        return (out[:batch] + out[batch:].flip(-1)) / 2
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         if self.config.head == "bins":
@@ -172,7 +190,7 @@ class TinctNet(BinsDecoding, ColorModel):
 
     def predict_ab(self, l: torch.Tensor) -> torch.Tensor:
         """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H/4, W/4)`` in Lab units."""
-        return self.decode(self(l))
+        return self.decode(self.test_time_output(l))
 
     def training_loss(
         self, l: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None

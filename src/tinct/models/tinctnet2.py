@@ -266,7 +266,7 @@ class TinctNet2(BinsDecoding, ColorModel):
     ) -> torch.Tensor:
         """``l (B, 1, H, W)`` in [0, 100] -> ab ``(B, 2, H/4, W/4)`` in Lab units (hints as in
         :meth:`forward`)."""
-        return self.decode(self(l, points, histogram))
+        return self.decode(self.test_time_output(l, points, histogram))
 
     def training_loss(
         self, l: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None
