@@ -143,6 +143,22 @@ def test_tinctnet2_checkpoint_exports_and_runs_in_onnx_runtime(tinctnet2_checkpo
         assert np.abs(onnx_ab - torch_ab).max() < TOLERANCE
 
 
+def test_a_mirror_averaged_model_exports_with_a_free_batch_size(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = create_model("tinctnet2", width=8, input_size=64, flip_average=True).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(20)  # sharper colour, so one pass and two differ clearly
+    path = save_checkpoint(tmp_path / "mirrored.safetensors", model)
+    assert main(["export", str(path)]) == 0
+    exported = OnnxModel(export_path(path))
+    l = np.random.default_rng(1).uniform(0, 100, (3, 1, 64, 64)).astype(np.float32)
+    expected = torch_predict_ab(model, l)
+    for batch in (1, 3):  # the export was traced at another batch size
+        np.testing.assert_allclose(exported.predict_ab(l[:batch]), expected[:batch], atol=TOLERANCE)
+    model.config.flip_average = False  # the same weights decoded from one pass give other colour
+    assert np.abs(torch_predict_ab(model, l) - expected).max() > 10 * TOLERANCE
+
+
 def test_export_has_a_dynamic_batch_and_records_its_source(tiny_checkpoint, capsys):
     assert main(["export", str(tiny_checkpoint), "-o", str(tiny_checkpoint.with_name("elsewhere.onnx"))]) == 0
     model = OnnxModel(tiny_checkpoint.with_name("elsewhere.onnx"))

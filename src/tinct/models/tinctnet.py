@@ -116,11 +116,10 @@ class BinsDecoding:
         """
         if not self.config.flip_average:
             return self(l, *maps)
-        batch = len(l)
         both = [torch.cat([m, m.flip(-1)]) if m is not None and m.ndim == 4 else
                 (None if m is None else torch.cat([m, m])) for m in maps]
-        out = self(torch.cat([l, l.flip(-1)]), *both)
-        return (out[:batch] + out[batch:].flip(-1)) / 2
+        out = self(torch.cat([l, l.flip(-1)]), *both).unflatten(0, (2, -1))  # (2, B, ...): a batch size an export keeps free
+        return (out[0] + out[1].flip(-1)) / 2
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         if self.config.head == "bins":
