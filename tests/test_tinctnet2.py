@@ -73,6 +73,36 @@ def test_mirror_averaging_is_mirror_equivariant_and_mirrors_the_hint_points():
     assert (got - unmirrored_points).abs().max() > 0.01  # the points go with the photo
 
 
+def test_a_frozen_base_hint_model_is_its_base_without_hints_and_trains_only_the_hint_branch():
+    torch.manual_seed(0)
+    base = create_model("tinctnet2", width=8, input_size=64, pretrained=False).eval()
+    hinted = create_model("tinctnet2", width=8, input_size=64, pretrained=False, hints=True, hint_frozen_base=True)
+    hinted.load_state_dict(base.state_dict(), strict=False)
+    for p in hinted.hint_branch.parameters():  # a trained branch: its zero-initialised layers no longer zero
+        p.data.add_(0.1 * torch.randn_like(p))
+    hinted.eval()
+    l = torch.rand(2, 1, 64, 64) * 100
+    no_points = torch.zeros(2, 3, 64, 64)
+    points = no_points.clone()
+    points[1, :2, 30:33, 30:33], points[1, 2, 30:33, 30:33] = 0.5, 1.0  # only the second photo has a point
+    with torch.no_grad():
+        expected = base(l)
+        torch.testing.assert_close(hinted(l), expected, rtol=0, atol=0)
+        torch.testing.assert_close(hinted(l, no_points, torch.zeros(2, base.bin_centers.shape[0])), expected, rtol=0, atol=0)
+        pointed = hinted(l, points)
+    torch.testing.assert_close(pointed[0], expected[0], rtol=0, atol=0)
+    assert (pointed[1] - expected[1]).abs().max() > 1e-3
+    # training: only the hint branch gets gradients, and the base's batch-norm statistics stay
+    hinted.train()
+    assert all(not m.training for name, m in hinted.named_children() if name != "hint_branch")
+    hinted(l, points).logsumexp(1).mean().backward()
+    trained = {name for name, p in hinted.named_parameters() if p.grad is not None}
+    assert trained and all(name.startswith("hint_branch.") for name in trained)
+    assert sum(len(g["params"]) for g in hinted.parameter_groups(1e-3)) == len(list(hinted.hint_branch.parameters()))
+    with pytest.raises(ValueError, match="hint_frozen_base needs hints=true"):
+        create_model("tinctnet2", width=8, pretrained=False, hint_frozen_base=True)
+
+
 def test_sizes_not_multiple_of_32_are_refused():
     with pytest.raises(ValueError, match="input_size must be a positive multiple of 32"):
         create_model("tinctnet2", input_size=100)

@@ -78,11 +78,14 @@ class HintBranch(nn.Module):
     it that is hinted, then go through strided convolutions to strides 8, 16 and 32 (so one
     point can colour a whole region); each level enters the decoder through a zero-initialised
     1x1 projection. The histogram (and a flag saying it is there) goes through an MLP whose last
-    layer starts at zero.
+    layer starts at zero. With ``gate_empty`` a photo given no points gets no point maps and
+    one given no histogram no scene addition, so without hints the decoder sees exactly what
+    the automatic model's does.
     """
 
-    def __init__(self, width: int, bins: int, channels: int = 32):
+    def __init__(self, width: int, bins: int, channels: int = 32, gate_empty: bool = False):
         super().__init__()
+        self.gate_empty = gate_empty
         w, c = width, channels
 
         def conv(c_in, c_out, stride=1, dilation=1):
@@ -119,7 +122,11 @@ class HintBranch(nn.Module):
         x32 = self.level32(x16)
         maps = [project(x) for project, x in zip(self.project, (x4, x8, x16, x32))]
         given = (histogram.sum(dim=1, keepdim=True) > 0).to(histogram)
-        return _HintMaps(maps, self.histogram(torch.cat([histogram, given], 1)))
+        scene = self.histogram(torch.cat([histogram, given], 1))
+        if self.gate_empty:
+            pointed = (points[:, 2].flatten(1).amax(dim=1) > 0).to(l)[:, None, None, None]
+            maps, scene = [m * pointed for m in maps], scene * given
+        return _HintMaps(maps, scene)
 
 
 @register_model("tinctnet2")
@@ -138,6 +145,7 @@ class TinctNet2(BinsDecoding, ColorModel):
         hint_max_points: int = 200  # training: points per crop are log-uniform in [1, this]
         hint_max_patch: int = 5  # training: a point reveals the truth's mean over a square of 1..this px
         hint_histogram_rate: float = 0.2  # training: share of crops given the truth's ab histogram
+        hint_frozen_base: bool = False  # only the hint branch learns, and adds nothing without hints: no hints = hint_base
 
     @property
     def takes_hints(self) -> bool:
@@ -170,9 +178,16 @@ class TinctNet2(BinsDecoding, ColorModel):
         for p in self.encoder.frozen_parameters(config.frozen_blocks):
             p.requires_grad_(False)
         self.hint_branch = None
+        if config.hint_frozen_base and not config.hints:
+            raise ValueError("tinctnet2 hint_frozen_base needs hints=true")
         if config.hints:
             self._check_hint_settings(config)
-            self.hint_branch = HintBranch(w, self.head.out_channels if config.head == "bins" else 0)
+            self.hint_branch = HintBranch(w, self.head.out_channels if config.head == "bins" else 0,
+                                          gate_empty=config.hint_frozen_base)
+            if config.hint_frozen_base:
+                for name, p in self.named_parameters():
+                    if not name.startswith("hint_branch."):
+                        p.requires_grad_(False)
 
     @staticmethod
     def _check_hint_settings(config) -> None:
@@ -223,11 +238,15 @@ class TinctNet2(BinsDecoding, ColorModel):
     def parameter_groups(self, lr: float) -> list[dict]:
         encoder = [p for p in self.encoder.parameters() if p.requires_grad]
         ids = {id(p) for p in self.encoder.parameters()}
-        rest = [p for p in self.parameters() if id(p) not in ids]
+        rest = [p for p in self.parameters() if id(p) not in ids and p.requires_grad]
         return [{"params": rest, "lr": lr}, {"params": encoder, "lr": lr * self.config.encoder_lr_scale}]
 
     def train(self, mode: bool = True):
         super().train(mode)
+        if mode and self.config.hints and self.config.hint_frozen_base:  # the base keeps its statistics too
+            for name, module in self.named_children():
+                if name != "hint_branch":
+                    module.eval()
         if mode and self.config.freeze_encoder_bn:
             for module in self.encoder.modules():
                 if isinstance(module, nn.BatchNorm2d):
