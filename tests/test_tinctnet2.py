@@ -201,6 +201,10 @@ def test_training_starts_from_the_imagenet_encoder_and_fine_tunes_it(tmp_path, m
     torch.testing.assert_close(trained.encoder._conv_stem.weight, reference._conv_stem.weight)  # frozen
     moved = trained.encoder._blocks[10]._project_conv.weight - reference._blocks[10]._project_conv.weight
     assert 0 < moved.abs().max() < 0.05  # fine-tuned at a tenth of the learning rate, from ImageNet's weights
+    # its batch-norm statistics stay ImageNet's from the first step (the run is one epoch, before any validation)
+    for name, value in reference.state_dict().items():
+        if "running_" in name or "num_batches_tracked" in name:
+            torch.testing.assert_close(trained.encoder.state_dict()[name], value, msg=name)
 
 
 def test_a_missing_pretrained_package_is_one_line_before_the_run_folder(tmp_path, monkeypatch, capsys):

@@ -242,6 +242,8 @@ class TorchLoop:
             self.sample_batch = setup.sample_batch()
             self.metrics_log = MetricsLog(setup.run_dir, self.start_epoch, c.tensorboard, self.global_step)
         self._announce()
+        if isinstance(setup.model, nn.Module):  # through the model's own train(): what it keeps frozen (batch-norm
+            setup.model.train()  # statistics) stays frozen from the first step, not only after the first validation
         stopped = ""
         try:
             with _InterruptFlag() as interrupt:
