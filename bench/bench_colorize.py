@@ -132,14 +132,17 @@ def forward_ratio(model_name: str, repeats: int, threads: int) -> None:
         single.config = dataclasses.replace(shipped.config, flip_average=False)
         models["one pass"] = single
     x = torch.full((1, 1, 256, 256), 50.0) + torch.rand(1, 1, 256, 256) * 10
+    size = int(shipped.config.input_size)
+    inputs = {key: x for key in models} | {"working size": torch.full((1, 1, size, size), 50.0) + torch.rand(1, 1, size, size) * 10}
+    models["working size"] = shipped  # what one photo costs: the shipped model at its own working size
     times = {key: [] for key in models}
     with torch.inference_mode():
-        for model in models.values():  # warm-up
-            model.predict_ab(x)
+        for key, model in models.items():  # warm-up
+            model.predict_ab(inputs[key])
         for _ in range(repeats):
             for key, model in models.items():
                 start = time.perf_counter()
-                model.predict_ab(x)
+                model.predict_ab(inputs[key])
                 times[key].append(time.perf_counter() - start)
     median = {key: statistics.median(t) for key, t in times.items()}
     print(
@@ -151,6 +154,8 @@ def forward_ratio(model_name: str, repeats: int, threads: int) -> None:
     if mirrored:
         print(f"  one pass of the same network: {1000 * median['one pass']:.1f} ms, "
               f"ratio {median['one pass'] / median['zhang16']:.4f}")
+    print(f"  the shipped model at its working size {size}x{size}, as it colorizes a photo: "
+          f"{1000 * median['working size']:.1f} ms, ratio {median['working size'] / median['zhang16']:.4f}")
 
 
 def _consistency_photos(colorizer, on: str, count: int) -> list[Path] | None:
