@@ -272,7 +272,13 @@ def test_the_hint_curve_scores_every_count_beside_gray_and_the_automatic_model(t
     (tmp_path / "truths").mkdir()
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "truths" / f"truth{i}.png")
-    curve = evaluate_hints(str(hint_path), tmp_path / "truths", counts=(0, 3), automatic=str(auto_path), progress=False)
+    torch.set_num_threads(2)
+    try:
+        curve = evaluate_hints(str(hint_path), tmp_path / "truths", counts=(0, 3), automatic=str(auto_path),
+                               progress=False, threads=1)
+        assert torch.get_num_threads() == 1  # --threads reaches the models (two processes side by side share cores)
+    finally:
+        torch.set_num_threads(1)
     assert sorted(curve.rows) == [0, 3] and curve.photos == 3
     # The untrained hint model is its base: every count scores exactly as the automatic model.
     assert curve.rows[0] == curve.auto and curve.rows[3] == curve.auto

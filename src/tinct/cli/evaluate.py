@@ -175,7 +175,8 @@ def _run_hints(args) -> int:
     refuse_existing(out)
     try:
         curve = evaluate_hints(args.model, args.data, counts, seed=args.seed, reference=args.reference,
-                               match_colorfulness=args.match_colorfulness, allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress)
+                               match_colorfulness=args.match_colorfulness, allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress,
+                               threads=args.threads)
         report = write_hint_report(curve, out)
     except EXPECTED_ERRORS as exc:
         raise CommandFailed(one_line(exc), 1) from exc

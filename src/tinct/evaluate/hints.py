@@ -75,6 +75,7 @@ def evaluate_hints(
     allow_train_data: bool = False,
     limit: int | None = None,
     progress: bool = True,
+    threads: int | None = None,
 ) -> HintCurve:
     """Score ``model`` (a hint model) with each number of ``counts`` hints per photo.
 
@@ -90,6 +91,7 @@ def evaluate_hints(
         automatic: the automatic model scored beside (default: the shipped default).
         match_colorfulness: with the reference, make each result as colourful as it
             (:func:`tinct.hints.colorfulness_gain`).
+        threads: CPU threads of both models (default: all cores available).
     """
     from tqdm import tqdm
 
@@ -104,10 +106,10 @@ def evaluate_hints(
     photos = list_images(data)[:limit]
     if not photos:
         raise EvaluationError(f"{data}: no photos to evaluate hints on")
-    hinted = Colorizer(model, engine="torch")
+    hinted = Colorizer(model, engine="torch", threads=threads)
     require_hint_model(hinted)  # before any work
     check_held_out(Path(data), hinted.checkpoint, hinted.name, allow_train_data)
-    auto = Colorizer(automatic)
+    auto = Colorizer(automatic, threads=threads)
     truths, grays, autos = [], [], []
     outputs: dict[int, list[np.ndarray]] = {n: [] for n in counts}
     for index, path in enumerate(tqdm(photos, desc="hints", disable=not progress, leave=False)):
