@@ -75,23 +75,21 @@ def evaluate_hints(
     allow_train_data: bool = False,
     limit: int | None = None,
     progress: bool = True,
-    threads: int | None = None,
+    threads: int | None = None,  # default: all cores available
 ) -> HintCurve:
     """Score ``model`` (a hint model) with each number of ``counts`` hints per photo.
 
     Args:
         model: shipped name, checkpoint or run folder of a model trained with hints.
-        data: a folder of colour truth photos, held out from the model's training (a folder
-            it records as training data is refused unless ``allow_train_data``); ``limit``
-            keeps the first photos (sorted by path).
+        data: a folder of colour truth photos held out from the model's training (one it records
+            as training data is refused unless ``allow_train_data``); ``limit``: first photos only.
         counts: numbers of hints; each photo's hints for ``n`` are the first ``n`` of one
             sample of ``max(counts)`` (so a larger set adds points to a smaller one).
         seed: the sampling seed (photo ``i`` uses ``seed + i``).
         reference: ``"truth"`` to give each photo its truth's histogram, or None.
         automatic: the automatic model scored beside (default: the shipped default).
         match_colorfulness: with the reference, make each result as colourful as it
-            (:func:`tinct.hints.colorfulness_gain`).
-        threads: CPU threads of both models (default: all cores available).
+            (:func:`tinct.hints.colorfulness_gain`); ``threads``: CPU threads of both models.
     """
     from tqdm import tqdm
 
