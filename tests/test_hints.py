@@ -235,6 +235,26 @@ def _tiny_hint_checkpoint(tmp_path, auto_path):
     return hinted, path
 
 
+def test_a_point_covers_the_models_hint_patch(tmp_path, monkeypatch):
+    import tinct.hints as hints_module
+    from tinct.hints import colorize_with_hints
+    from tinct.infer import Colorizer
+    from tinct.io import Photo
+
+    _, auto_path = _tiny_auto(tmp_path)
+    hinted, _ = _tiny_hint_checkpoint(tmp_path, auto_path)
+    masks = []
+    real = hints_module.hint_points
+    monkeypatch.setattr(hints_module, "hint_points", lambda *a: masks.append(real(*a)[2].sum()) or real(*a))
+    photo = Photo(lightness=np.full((48, 80), 50.0, dtype=np.float32))
+    for patch in (1, 3, 5):
+        hinted.config.hint_patch = patch
+        colorize_with_hints(Colorizer(hinted, engine="torch"), photo, [Hint(40, 24, (0, 0, 255))])
+    assert masks == [1, 9, 25]
+    with pytest.raises(ValueError, match="hint_patch must be at least 1"):
+        create_model("tinctnet2", width=8, pretrained=False, hints=True, hint_patch=0)
+
+
 def test_colorizing_with_hints_checks_the_model_and_the_points(tmp_path):
     from tinct.hints import colorize_with_hints
     from tinct.infer import Colorizer

@@ -61,7 +61,7 @@ __all__ = [
     "colorize_with_hints",
 ]
 
-HINT_PATCH = 3  # a hint covers this many working-resolution pixels square (training used 1-5)
+HINT_PATCH = 3  # a hint covers this many working-resolution pixels square, unless the model's hint_patch says
 HINT_MODEL = "tinct-v2-hints"  # the shipped hint model: what "default" means with hints
 GAIN_RANGE = (0.25, 4.0)  # the chroma gain that matches a reference's colourfulness stays in here
 
@@ -363,7 +363,8 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     check_hints_fit(hints, width, height, size, source)
     squares, boxes = colorizer.working_squares([photo])
     box, side = boxes[0], squares.shape[-1]
-    points = torch.from_numpy(hint_points(hints, (height, width), (box.height, box.width), side))[None]
+    patch = int(getattr(model.config, "hint_patch", HINT_PATCH))
+    points = torch.from_numpy(hint_points(hints, (height, width), (box.height, box.width), side, patch))[None]
     histogram = None
     if reference is not None:
         histogram = torch.from_numpy(reference_histogram(reference, model.bin_centers))[None]

@@ -146,6 +146,7 @@ class TinctNet2(BinsDecoding, ColorModel):
         hint_max_patch: int = 5  # training: a point reveals the truth's mean over a square of 1..this px
         hint_histogram_rate: float = 0.2  # training: share of crops given the truth's ab histogram
         hint_frozen_base: bool = False  # only the hint branch learns, and adds nothing without hints: no hints = hint_base
+        hint_patch: int = 3  # inference: a point covers this many working pixels square (training: 1..hint_max_patch)
 
     @property
     def takes_hints(self) -> bool:
@@ -196,6 +197,8 @@ class TinctNet2(BinsDecoding, ColorModel):
         for name in ("hint_none_rate", "hint_histogram_rate"):
             if not 0 <= getattr(config, name) <= 1:
                 raise ValueError(f"tinctnet2 {name} must be in [0, 1], got {getattr(config, name)}")
+        if config.hint_patch < 1:
+            raise ValueError(f"tinctnet2 hint_patch must be at least 1, got {config.hint_patch}")
         if config.hint_max_points < 1 or config.hint_max_patch < 1:
             raise ValueError(
                 f"tinctnet2 hint_max_points and hint_max_patch must be at least 1, "
