@@ -83,7 +83,7 @@ def test_hint_points_land_where_the_photo_sits_in_the_square():
     expected = LAB.normalize_ab(rgb_to_lab(np.array([[blue]], dtype=np.uint8))[0, 0, 1:])
     np.testing.assert_allclose(points[:2, 16, 63], expected, atol=1e-5)
     assert points[:, 40:].sum() == 0  # nothing in the padding
-    assert not hint_points([], (200, 400), (32, 64), 64).any()
+    assert not hint_points([], (200, 400), (32, 64), 64, patch=3).any()
 
 
 def test_hints_from_the_truth_are_reproducible_and_carry_its_colours():

@@ -54,14 +54,12 @@ __all__ = [
     "reference_sample",
     "colorfulness_gain",
     "GAIN_RANGE",
-    "HINT_PATCH",
     "HINT_MODEL",
     "as_hints",
     "reference_rgb",
     "colorize_with_hints",
 ]
 
-HINT_PATCH = 3  # a hint covers this many working-resolution pixels square, unless the model's hint_patch says
 HINT_MODEL = "tinct-v2-hints"  # the shipped hint model: what "default" means with hints
 GAIN_RANGE = (0.25, 4.0)  # the chroma gain that matches a reference's colourfulness stays in here
 
@@ -226,7 +224,7 @@ def _hint_ab(hints: Sequence[Hint]) -> np.ndarray:
 
 
 def hint_points(
-    hints: Sequence[Hint], photo_size: tuple[int, int], content: tuple[int, int], size: int, patch: int = HINT_PATCH
+    hints: Sequence[Hint], photo_size: tuple[int, int], content: tuple[int, int], size: int, patch: int
 ) -> np.ndarray:
     """Rasterise hints for a hint model working on a ``size x size`` square.
 
@@ -236,7 +234,8 @@ def hint_points(
         content: ``(height, width)`` of the photo inside the square (top-left aligned, as
             :func:`tinct.infer.resize_and_pad` places it).
         size: the square's side.
-        patch: each hint fills ``patch x patch`` working pixels around its point.
+        patch: each hint fills ``patch x patch`` working pixels around its point (a hint
+            model's ``config.hint_patch``).
     Returns:
         float32 ``(3, size, size)``: a/110, b/110 where the mask (channel 2) is 1, else 0.
         Later hints overwrite earlier ones where they overlap.
@@ -363,8 +362,8 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     check_hints_fit(hints, width, height, size, source)
     squares, boxes = colorizer.working_squares([photo])
     box, side = boxes[0], squares.shape[-1]
-    patch = int(getattr(model.config, "hint_patch", HINT_PATCH))
-    points = torch.from_numpy(hint_points(hints, (height, width), (box.height, box.width), side, patch))[None]
+    points = hint_points(hints, (height, width), (box.height, box.width), side, model.config.hint_patch)
+    points = torch.from_numpy(points)[None]
     histogram = None
     if reference is not None:
         histogram = torch.from_numpy(reference_histogram(reference, model.bin_centers))[None]
