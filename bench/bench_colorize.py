@@ -23,8 +23,6 @@ Timings depend on what else the machine runs; say so with the figures.
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 import os
 import re
 import statistics
@@ -121,6 +119,7 @@ def memory(model: str, threads: int, folder: Path, engines: list[str]) -> None:
 def forward_ratio(model_name: str, repeats: int, threads: int) -> None:
     import torch
 
+    from tinct.evaluate.decoding_search import with_decoding
     from tinct.models import create_model, load
 
     torch.set_num_threads(threads)
@@ -128,9 +127,7 @@ def forward_ratio(model_name: str, repeats: int, threads: int) -> None:
     models = {"shipped": shipped, "zhang16": create_model("zhang16", width_multiplier=1.0).eval()}
     mirrored = getattr(shipped.config, "flip_average", False)
     if mirrored:  # the same network decoded from one forward pass, for the ratio of one pass
-        single = copy.copy(shipped)
-        single.config = dataclasses.replace(shipped.config, flip_average=False)
-        models["one pass"] = single
+        models["one pass"] = with_decoding(shipped, {"flip_average": False})
     x = torch.full((1, 1, 256, 256), 50.0) + torch.rand(1, 1, 256, 256) * 10
     size = int(shipped.config.input_size)
     inputs = {key: x for key in models} | {"working size": torch.full((1, 1, size, size), 50.0) + torch.rand(1, 1, size, size) * 10}
