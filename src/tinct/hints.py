@@ -49,6 +49,8 @@ __all__ = [
     "hints_to_json",
     "check_hints_fit",
     "hint_points",
+    "working_positions",
+    "spread_hints",
     "hints_from_truth",
     "reference_histogram",
     "reference_sample",
@@ -223,6 +225,15 @@ def _hint_ab(hints: Sequence[Hint]) -> np.ndarray:
     return rgb_to_lab(rgb)[:, 0, 1:].astype(np.float32)
 
 
+def working_positions(hints: Sequence[Hint], photo_size: tuple[int, int], content: tuple[int, int]) -> np.ndarray:
+    """Where full-resolution hints fall at working resolution: int ``(N, 2)`` rows and columns
+    inside the ``content`` box ``(height, width)`` of a photo of ``photo_size`` ``(height, width)``."""
+    (height, width), (content_h, content_w) = photo_size, content
+    rows = [min(int(h.y * content_h / height), content_h - 1) for h in hints]
+    cols = [min(int(h.x * content_w / width), content_w - 1) for h in hints]
+    return np.array([rows, cols], dtype=np.int64).T.reshape(-1, 2)
+
+
 def hint_points(
     hints: Sequence[Hint], photo_size: tuple[int, int], content: tuple[int, int], size: int, patch: int
 ) -> np.ndarray:
@@ -243,15 +254,56 @@ def hint_points(
     out = np.zeros((3, size, size), dtype=np.float32)
     if not hints:
         return out
-    (height, width), (content_h, content_w) = photo_size, content
     ab = LAB.normalize_ab(_hint_ab(hints))
-    for hint, (a, b) in zip(hints, ab):
-        row = min(int(hint.y * content_h / height), content_h - 1)
-        col = min(int(hint.x * content_w / width), content_w - 1)
+    for (row, col), (a, b) in zip(working_positions(hints, photo_size, content), ab):
         top, left = max(row - patch // 2, 0), max(col - patch // 2, 0)
         bottom, right = row + patch - patch // 2, col + patch - patch // 2
         out[:, top:bottom, left:right] = np.array([a, b, 1], dtype=np.float32)[:, None, None]
     return out
+
+
+def spread_hints(lightness: np.ndarray, ab: np.ndarray, positions: np.ndarray, hint_ab: np.ndarray,
+                 spread: float, lightness_sigma: float, floor: float) -> np.ndarray:
+    """Carry each point's colour error to the pixels around it that look like it.
+
+    The network follows a point only roughly; here the error at each point (hint ab minus the
+    predicted ab there) is spread to pixel ``p`` with weight
+    ``w_i(p) = exp(-d^2 / 2 s^2) * exp(-(L(p) - L_i)^2 / 2 lightness_sigma^2)``, ``d`` the
+    distance to point ``i`` and ``s = spread x sqrt(h w / N)``, a share of the mean spacing of the
+    ``N`` points (a few points reach far, many stay local), and added to the prediction as
+    ``sum_i w_i e_i / (sum_i w_i + floor)``: nearly all of the error at a point, a weighted mean
+    of the nearby errors between points, nothing far from every point or across a change of
+    lightness. No points: ``ab`` unchanged.
+
+    Args:
+        lightness: CIELAB L ``(h, w)`` in 0-100 at working resolution.
+        ab: the prediction, a and b ``(2, h, w)`` in Lab units, same ``(h, w)``.
+        positions: int ``(N, 2)`` rows and columns of the points (:func:`working_positions`).
+        hint_ab: ``(N, 2)`` the points' a, b in Lab units.
+        spread: ``s`` as a share of the points' mean spacing, > 0; ``lightness_sigma`` in L units, > 0;
+            ``floor`` > 0: where the summed weight is well below it, the error fades out.
+    Returns:
+        float32 ``(2, h, w)``.
+    """
+    lightness, ab = np.asarray(lightness, np.float32), np.asarray(ab, np.float32)
+    if ab.shape != (2, *lightness.shape):
+        raise ValueError(f"expected ab of shape (2, {lightness.shape[0]}, {lightness.shape[1]}), got {ab.shape}")
+    if not len(positions):
+        return ab
+    rows, cols = np.asarray(positions).T
+    error = np.asarray(hint_ab, np.float32) - ab[:, rows, cols].T  # (N, 2)
+    height, width = lightness.shape
+    scale = 2 * spread**2 * height * width / len(rows)
+    total, weight_sum = np.zeros((2, height, width), np.float32), np.zeros((height, width), np.float32)
+    for start in range(0, len(rows), 64):  # (64, h, w) float32 at a time
+        r, c, e = rows[start : start + 64], cols[start : start + 64], error[start : start + 64]
+        near_y = np.exp(-((np.arange(height)[None] - r[:, None]) ** 2) / scale).astype(np.float32)
+        near_x = np.exp(-((np.arange(width)[None] - c[:, None]) ** 2) / scale).astype(np.float32)
+        alike = np.exp(-((lightness[None] - lightness[r, c][:, None, None]) ** 2) / (2 * lightness_sigma**2))
+        weight = near_y[:, :, None] * near_x[:, None, :] * alike  # (n, h, w)
+        weight_sum += weight.sum(axis=0)
+        total += np.einsum("nhw,nk->khw", weight, e)
+    return ab + total / (weight_sum + floor)
 
 
 def hints_from_truth(rgb: np.ndarray, count: int, seed: int = 0, window: int = 5) -> list[Hint]:
@@ -370,9 +422,23 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     with torch.inference_mode():
         ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
     ab = colorizer.crop_to_content(ab.float().numpy(), boxes)[0]
+    lightness = squares[0, 0, : box.height, : box.width]
+    spread = model.config.hint_spread
+    if hints and spread > 0:  # at working resolution: the network's ab is 4x coarser
+        positions = working_positions(hints, (height, width), (box.height, box.width))
+        ab = spread_hints(lightness, _to_shape(ab, lightness.shape), positions, _hint_ab(hints), spread,
+                          model.config.hint_spread_lightness, model.config.hint_spread_floor)
     if match_colorfulness and reference is not None:  # one gain, measured at working resolution
-        lightness = squares[0, 0, : box.height, : box.width]  # the network's ab is coarser: bring it here
-        ab_work = torch.nn.functional.interpolate(torch.from_numpy(ab)[None], size=lightness.shape,
-                                                  mode="bilinear", align_corners=False)[0].numpy()
-        ab = ab * colorfulness_gain(lightness, ab_work, colorfulness(reference_sample(reference)))
+        gain = colorfulness_gain(lightness, _to_shape(ab, lightness.shape), colorfulness(reference_sample(reference)))
+        ab = ab * gain
     return colorizer.compose(photo, ab)
+
+
+def _to_shape(ab: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``ab (2, h, w)`` resized bilinearly (``align_corners=False``, as composing does) to ``shape``."""
+    import torch
+
+    if ab.shape[1:] == tuple(shape):
+        return ab
+    return torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(ab))[None], size=tuple(shape),
+                                           mode="bilinear", align_corners=False)[0].numpy()
