@@ -255,6 +255,51 @@ def test_a_point_covers_the_models_hint_patch(tmp_path, monkeypatch):
         create_model("tinctnet2", width=8, pretrained=False, hints=True, hint_patch=0)
 
 
+def test_spreading_carries_a_points_error_to_alike_pixels_near_it_and_no_further():
+    from tinct.hints import spread_hints
+
+    lightness = np.full((40, 60), 30.0, dtype=np.float32)
+    lightness[:, 30:] = 80.0  # a dark left half and a light right half
+    ab = np.full((2, 40, 60), 5.0, dtype=np.float32)
+    point, colour = np.array([[20, 10]]), np.array([[45.0, -15.0]])  # on the dark half
+    np.testing.assert_array_equal(spread_hints(lightness, ab, np.zeros((0, 2), int), np.zeros((0, 2)), 0.5, 10, 0.2), ab)
+    out = spread_hints(lightness, ab, point, colour, 0.5, 10.0, 0.2)
+    error = colour[0] - 5.0
+    np.testing.assert_allclose(out[:, 20, 10], 5.0 + error / 1.2, rtol=1e-5)  # weight 1 at the point itself
+    assert np.abs(out[:, 20, 25] - 5.0).min() > 0.5 * np.abs(error).min()  # same lightness, nearby: follows
+    np.testing.assert_allclose(out[:, :, 30:], 5.0, atol=1e-3)  # across the change of lightness: untouched
+    # Between two points of the same lightness the correction is a weighted mean of their errors.
+    both = spread_hints(np.full((40, 60), 50.0, np.float32), np.zeros((2, 40, 60), np.float32),
+                        np.array([[20, 10], [20, 50]]), np.array([[10.0, 0.0], [30.0, 0.0]]), 0.5, 10.0, 1e-6)
+    assert 10.0 < both[0, 20, 30] < 30.0 and abs(both[0, 20, 30] - 20.0) < 0.1 and abs(both[0, 20, 10] - 10.0) < 2.0
+    with pytest.raises(ValueError, match="expected ab of shape"):
+        spread_hints(lightness, ab[:, :20], point, colour, 0.5, 10.0, 0.2)
+
+
+def test_spreading_brings_the_result_to_the_points_colour_and_leaves_no_points_alone(tmp_path):
+    from tinct.hints import colorize_with_hints
+    from tinct.infer import Colorizer
+    from tinct.io import Photo
+
+    _, auto_path = _tiny_auto(tmp_path)
+    hinted, _ = _tiny_hint_checkpoint(tmp_path, auto_path)
+    colorizer = Colorizer(hinted, engine="torch")
+    photo = Photo(lightness=np.full((48, 80), 50.0, dtype=np.float32))
+    blue = Hint(40, 24, (40, 60, 230))
+    target = rgb_to_lab(np.array([[blue.rgb]], dtype=np.uint8))[0, 0, 1:]
+
+    def ab_at_point(rgb):
+        return rgb_to_lab(rgb)[24, 40, 1:]
+
+    plain, plain_none = (colorize_with_hints(colorizer, photo, h) for h in ([blue], []))
+    hinted.config.hint_spread = 0.5
+    spread, spread_none = (colorize_with_hints(colorizer, photo, h) for h in ([blue], []))
+    assert np.abs(ab_at_point(spread) - target).max() < 0.5 * np.abs(ab_at_point(plain) - target).max()
+    np.testing.assert_array_equal(spread_none, plain_none)
+    with pytest.raises(ValueError, match="hint_spread must be >= 0"):
+        create_model("tinctnet2", width=8, pretrained=False, hints=True, hint_spread=-1)
+
+
 def test_colorizing_with_hints_checks_the_model_and_the_points(tmp_path):
     from tinct.hints import colorize_with_hints
     from tinct.infer import Colorizer
