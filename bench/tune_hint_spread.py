@@ -3,12 +3,14 @@
 ``tinct evaluate --hints`` samples them.
 
     .venv/bin/python bench/tune_hint_spread.py MODEL FOLDER [--out rows.json] \\
-        [--spreads 0.03 0.05 0.08] [--lightness 5 10 20] [--floors 0.05 0.2 1] [--counts 10 100]
+        [--spreads 0.25 0.4 0.6 0.9] [--lightness 5 10 20] [--floors 0.05 0.2 1] [--counts 10 100] \\
+        [--write MODEL-spread.safetensors]
 
 Every setting of the grid, and spreading off, is scored at each number of hints (mean PSNR and
 CIEDE2000 over the photos). The chosen setting has the highest mean PSNR over ``--counts`` among
 those whose CIEDE2000 is no higher than with spreading off at any count; it is printed, with the
-whole table. The network runs once per photo and number of hints (spreading comes after it).
+whole table; ``--write`` saves the model with the chosen setting. The network runs once per
+photo and number of hints (spreading comes after it).
 
 Use photos the model never trained on, and not the photos a release is then judged on.
 """
@@ -23,6 +25,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+
+SETTINGS = ("hint_spread", "hint_spread_lightness", "hint_spread_floor")
 
 
 def _cached(predict):
@@ -52,7 +57,8 @@ def main(argv=None) -> int:
     p.add_argument("folder", help="held-out colour photos (never trained on; not the release's test photos)")
     p.add_argument("--out", help="write the rows as JSON here")
     p.add_argument("--counts", type=int, nargs="+", default=[10, 100], help="numbers of hints per photo")
-    p.add_argument("--spreads", type=float, nargs="+", default=[0.03, 0.05, 0.08, 0.12])
+    p.add_argument("--write", help="save the model with the chosen spreading to this .safetensors file")
+    p.add_argument("--spreads", type=float, nargs="+", default=[0.25, 0.4, 0.6, 0.9])
     p.add_argument("--lightness", type=float, nargs="+", default=[5.0, 10.0, 20.0])
     p.add_argument("--floors", type=float, nargs="+", default=[0.05, 0.2, 1.0])
     p.add_argument("--limit", type=int, default=None, help="first photos of the folder only")
@@ -82,7 +88,7 @@ def main(argv=None) -> int:
     for spread, lightness, floor in tqdm(grid, desc="settings"):
         colorizer.model.config = dataclasses.replace(config, hint_spread=spread, hint_spread_lightness=lightness,
                                                      hint_spread_floor=floor)
-        row = {"hint_spread": spread, "hint_spread_lightness": lightness, "hint_spread_floor": floor}
+        row = dict(zip(SETTINGS, (spread, lightness, floor)))
         for n in args.counts:
             outputs = [(colorize_with_hints(colorizer, photo, hints[:n]), truth) for truth, photo, hints in photos]
             row[f"psnr{n}"] = float(np.mean([metrics.psnr(o, t) for o, t in outputs]))
@@ -95,6 +101,14 @@ def main(argv=None) -> int:
     print("chosen:", json.dumps(chosen))
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "chosen": chosen}, indent=1))
+    if args.write:
+        from tinct.models import save_checkpoint
+
+        colorizer.model.config = dataclasses.replace(config, **{k: chosen[k] for k in SETTINGS})
+        info = colorizer.checkpoint
+        save_checkpoint(args.write, colorizer.model, data_manifest_sha256=info.data_manifest_sha256,
+                        metrics=info.metrics, extra=info.extra)
+        print(f"wrote {args.write}")
     return 0
 
 

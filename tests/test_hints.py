@@ -452,3 +452,35 @@ def test_match_colorfulness_without_a_reference_is_one_line(command, capsys):
     assert main([*command, "--match-colorfulness"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"tinct {command[0]}: --match-colorfulness goes with --reference") and "\n" not in err
+
+
+def test_the_spreading_search_scores_each_setting_and_writes_the_chosen_one(tmp_path, capsys):
+    import importlib.util
+
+    from PIL import Image
+
+    from tinct.models import load
+
+    spec = importlib.util.spec_from_file_location("tune_hint_spread", Path(__file__).parents[1] / "bench" / "tune_hint_spread.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    _, auto_path = _tiny_auto(tmp_path)
+    _, hinted_path = _tiny_hint_checkpoint(tmp_path, auto_path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    out, written = tmp_path / "rows.json", tmp_path / "spread.safetensors"
+    assert bench.main([str(hinted_path), str(photos), "--counts", "1", "20", "--spreads", "0.5", "2",
+                       "--lightness", "10", "--floors", "0.2", "--out", str(out), "--write", str(written)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["hint_spread"] for r in result["rows"]] == [0.0, 0.5, 2.0]
+    assert result["chosen"] == bench.choose(result["rows"], [1, 20])
+    model, _ = load(written)
+    assert model.config.hint_spread == result["chosen"]["hint_spread"]
+    # The rule: CIEDE2000 no worse than spreading off at any count, then the highest mean PSNR.
+    rows = [{"psnr1": 20, "ciede1": 9, "psnr2": 22, "ciede2": 8},
+            {"psnr1": 25, "ciede1": 9.5, "psnr2": 26, "ciede2": 7},
+            {"psnr1": 21, "ciede1": 8, "psnr2": 23, "ciede2": 7}]
+    assert bench.choose(rows, [1, 2]) is rows[2]
