@@ -263,14 +263,15 @@ def hint_points(
 
 
 def spread_hints(lightness: np.ndarray, ab: np.ndarray, positions: np.ndarray, hint_ab: np.ndarray,
-                 spread: float, lightness_sigma: float, floor: float) -> np.ndarray:
+                 spread: float, lightness_sigma: float, floor: float, reach: float = 1.0) -> np.ndarray:
     """Carry each point's colour error to the pixels around it that look like it.
 
     The network follows a point only roughly; here the error at each point (hint ab minus the
     predicted ab there) is spread to pixel ``p`` with weight
     ``w_i(p) = exp(-d^2 / 2 s^2) * exp(-(L(p) - L_i)^2 / 2 lightness_sigma^2)``, ``d`` the
-    distance to point ``i`` and ``s = spread x sqrt(h w / N)``, a share of the mean spacing of the
-    ``N`` points (a few points reach far, many stay local), and added to the prediction as
+    distance to point ``i`` and ``s = min(spread x sqrt(h w / N), reach x max(h, w))``: a share of
+    the mean spacing of the ``N`` points (a few points reach further, many stay local), but no more
+    than ``reach`` of the long side (a point means the region it is on), and added to the prediction as
     ``sum_i w_i e_i / (sum_i w_i + floor)``: nearly all of the error at a point, a weighted mean
     of the nearby errors between points, nothing far from every point or across a change of
     lightness. No points: ``ab`` unchanged.
@@ -281,7 +282,8 @@ def spread_hints(lightness: np.ndarray, ab: np.ndarray, positions: np.ndarray, h
         positions: int ``(N, 2)`` rows and columns of the points (:func:`working_positions`).
         hint_ab: ``(N, 2)`` the points' a, b in Lab units.
         spread: ``s`` as a share of the points' mean spacing, > 0; ``lightness_sigma`` in L units, > 0;
-            ``floor`` > 0: where the summed weight is well below it, the error fades out.
+            ``floor`` > 0: where the summed weight is well below it, the error fades out;
+            ``reach`` > 0: the largest ``s``, as a share of ``max(h, w)``.
     Returns:
         float32 ``(2, h, w)``.
     """
@@ -293,7 +295,7 @@ def spread_hints(lightness: np.ndarray, ab: np.ndarray, positions: np.ndarray, h
     rows, cols = np.asarray(positions).T
     error = np.asarray(hint_ab, np.float32) - ab[:, rows, cols].T  # (N, 2)
     height, width = lightness.shape
-    scale = 2 * spread**2 * height * width / len(rows)
+    scale = 2 * min(spread**2 * height * width / len(rows), (reach * max(height, width)) ** 2)
     total, weight_sum = np.zeros((2, height, width), np.float32), np.zeros((height, width), np.float32)
     for start in range(0, len(rows), 64):  # (64, h, w) float32 at a time
         r, c, e = rows[start : start + 64], cols[start : start + 64], error[start : start + 64]
@@ -427,7 +429,8 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     if hints and spread > 0:  # at working resolution: the network's ab is 4x coarser
         positions = working_positions(hints, (height, width), (box.height, box.width))
         ab = spread_hints(lightness, _to_shape(ab, lightness.shape), positions, _hint_ab(hints), spread,
-                          model.config.hint_spread_lightness, model.config.hint_spread_floor)
+                          model.config.hint_spread_lightness, model.config.hint_spread_floor,
+                          model.config.hint_spread_max)
     if match_colorfulness and reference is not None:  # one gain, measured at working resolution
         gain = colorfulness_gain(lightness, _to_shape(ab, lightness.shape), colorfulness(reference_sample(reference)))
         ab = ab * gain

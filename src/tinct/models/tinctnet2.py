@@ -150,6 +150,7 @@ class TinctNet2(BinsDecoding, ColorModel):
         hint_spread: float = 0.0  # inference: spread each point's colour error this far (share of the points' spacing; 0 = off)
         hint_spread_lightness: float = 10.0  # ...to pixels whose lightness is within about this (L units) of the point's
         hint_spread_floor: float = 0.2  # ...fading where the points' summed weight is below about this
+        hint_spread_max: float = 0.1  # ...but never further than this share of the long side (a point means its own region)
 
     @property
     def takes_hints(self) -> bool:
@@ -202,10 +203,11 @@ class TinctNet2(BinsDecoding, ColorModel):
                 raise ValueError(f"tinctnet2 {name} must be in [0, 1], got {getattr(config, name)}")
         if config.hint_patch < 1:
             raise ValueError(f"tinctnet2 hint_patch must be at least 1, got {config.hint_patch}")
-        if config.hint_spread < 0 or config.hint_spread_lightness <= 0 or config.hint_spread_floor <= 0:
+        spreading = (config.hint_spread_lightness, config.hint_spread_floor, config.hint_spread_max)
+        if config.hint_spread < 0 or min(spreading) <= 0:
             raise ValueError(
-                "tinctnet2 hint_spread must be >= 0 and hint_spread_lightness, hint_spread_floor > 0, got "
-                f"{config.hint_spread}, {config.hint_spread_lightness}, {config.hint_spread_floor}"
+                "tinctnet2 hint_spread must be >= 0 and hint_spread_lightness, hint_spread_floor, hint_spread_max > 0, "
+                f"got {config.hint_spread}, {', '.join(map(str, spreading))}"
             )
         if config.hint_max_points < 1 or config.hint_max_patch < 1:
             raise ValueError(
