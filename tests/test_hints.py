@@ -272,6 +272,12 @@ def test_spreading_carries_a_points_error_to_alike_pixels_near_it_and_no_further
     both = spread_hints(np.full((40, 60), 50.0, np.float32), np.zeros((2, 40, 60), np.float32),
                         np.array([[20, 10], [20, 50]]), np.array([[10.0, 0.0], [30.0, 0.0]]), 0.5, 10.0, 1e-6)
     assert 10.0 < both[0, 20, 30] < 30.0 and abs(both[0, 20, 30] - 20.0) < 0.1 and abs(both[0, 20, 10] - 10.0) < 2.0
+    # One point reaches half its (whole-photo) spacing, unless the reach caps it: 0.1 of the long side.
+    far = (20, 28)  # 18 px from the point, on the same dark half
+    assert abs(out[0, far[0], far[1]] - 5.0) > 10.0
+    capped = spread_hints(lightness, ab, point, colour, 0.5, 10.0, 0.2, reach=0.1)
+    np.testing.assert_allclose(capped[:, 20, 10], out[:, 20, 10], rtol=1e-5)
+    assert abs(capped[0, far[0], far[1]] - 5.0) < 0.1 * abs(error[0])  # 3 widths away
     with pytest.raises(ValueError, match="expected ab of shape"):
         spread_hints(lightness, ab[:, :20], point, colour, 0.5, 10.0, 0.2)
 
@@ -296,8 +302,9 @@ def test_spreading_brings_the_result_to_the_points_colour_and_leaves_no_points_a
     spread, spread_none = (colorize_with_hints(colorizer, photo, h) for h in ([blue], []))
     assert np.abs(ab_at_point(spread) - target).max() < 0.5 * np.abs(ab_at_point(plain) - target).max()
     np.testing.assert_array_equal(spread_none, plain_none)
-    with pytest.raises(ValueError, match="hint_spread must be >= 0"):
-        create_model("tinctnet2", width=8, pretrained=False, hints=True, hint_spread=-1)
+    for bad in ({"hint_spread": -1}, {"hint_spread_max": 0}):
+        with pytest.raises(ValueError, match="hint_spread must be >= 0"):
+            create_model("tinctnet2", width=8, pretrained=False, hints=True, **bad)
 
 
 def test_colorizing_with_hints_checks_the_model_and_the_points(tmp_path):
