@@ -23,6 +23,9 @@ the model's colour bins (:func:`reference_histogram`); on request (``match_color
 result is then made as colourful as the reference (:func:`colorfulness_gain`: one chroma gain per
 photo), which brings its colourfulness to the reference's at some cost in CIEDE2000.
 
+After the network, a hint model with ``hint_spread`` > 0 carries each point's colour error to the
+nearby pixels of similar lightness (:func:`spread_hints`), so the result follows the points.
+
 Shapes and units: :func:`hint_points` gives the ``(3, S, S)`` array a hint model takes,
 a/110 and b/110 (:data:`tinct.color.LAB`) where the mask (third channel) is 1.
 """
