@@ -262,15 +262,15 @@ def test_spreading_carries_a_points_error_to_alike_pixels_near_it_and_no_further
     lightness[:, 30:] = 80.0  # a dark left half and a light right half
     ab = np.full((2, 40, 60), 5.0, dtype=np.float32)
     point, colour = np.array([[20, 10]]), np.array([[45.0, -15.0]])  # on the dark half
-    np.testing.assert_array_equal(spread_hints(lightness, ab, np.zeros((0, 2), int), np.zeros((0, 2)), 0.5, 10, 0.2), ab)
-    out = spread_hints(lightness, ab, point, colour, 0.5, 10.0, 0.2)
+    np.testing.assert_array_equal(spread_hints(lightness, ab, np.zeros((0, 2), int), np.zeros((0, 2)), 0.5, 10, 0.2, 1.0), ab)
+    out = spread_hints(lightness, ab, point, colour, 0.5, 10.0, 0.2, reach=1.0)  # reach: up to a long side
     error = colour[0] - 5.0
     np.testing.assert_allclose(out[:, 20, 10], 5.0 + error / 1.2, rtol=1e-5)  # weight 1 at the point itself
     assert np.abs(out[:, 20, 25] - 5.0).min() > 0.5 * np.abs(error).min()  # same lightness, nearby: follows
     np.testing.assert_allclose(out[:, :, 30:], 5.0, atol=1e-3)  # across the change of lightness: untouched
     # Between two points of the same lightness the correction is a weighted mean of their errors.
     both = spread_hints(np.full((40, 60), 50.0, np.float32), np.zeros((2, 40, 60), np.float32),
-                        np.array([[20, 10], [20, 50]]), np.array([[10.0, 0.0], [30.0, 0.0]]), 0.5, 10.0, 1e-6)
+                        np.array([[20, 10], [20, 50]]), np.array([[10.0, 0.0], [30.0, 0.0]]), 0.5, 10.0, 1e-6, 1.0)
     assert 10.0 < both[0, 20, 30] < 30.0 and abs(both[0, 20, 30] - 20.0) < 0.1 and abs(both[0, 20, 10] - 10.0) < 2.0
     # One point reaches half its (whole-photo) spacing, unless the reach caps it: 0.1 of the long side.
     far = (20, 28)  # 18 px from the point, on the same dark half
@@ -279,7 +279,7 @@ def test_spreading_carries_a_points_error_to_alike_pixels_near_it_and_no_further
     np.testing.assert_allclose(capped[:, 20, 10], out[:, 20, 10], rtol=1e-5)
     assert abs(capped[0, far[0], far[1]] - 5.0) < 0.1 * abs(error[0])  # 3 widths away
     with pytest.raises(ValueError, match="expected ab of shape"):
-        spread_hints(lightness, ab[:, :20], point, colour, 0.5, 10.0, 0.2)
+        spread_hints(lightness, ab[:, :20], point, colour, 0.5, 10.0, 0.2, 1.0)
 
 
 def test_spreading_brings_the_result_to_the_points_colour_and_leaves_no_points_alone(tmp_path):

@@ -266,7 +266,7 @@ def hint_points(
 
 
 def spread_hints(lightness: np.ndarray, ab: np.ndarray, positions: np.ndarray, hint_ab: np.ndarray,
-                 spread: float, lightness_sigma: float, floor: float, reach: float = 1.0) -> np.ndarray:
+                 spread: float, lightness_sigma: float, floor: float, reach: float) -> np.ndarray:
     """Carry each point's colour error to the pixels around it that look like it.
 
     The network follows a point only roughly; here the error at each point (hint ab minus the
@@ -414,6 +414,8 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     """
     import torch
 
+    from tinct.infer import upsample_bilinear
+
     model = require_hint_model(colorizer)
     height, width = photo.lightness.shape
     check_hints_fit(hints, width, height, size, source)
@@ -427,24 +429,15 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
     with torch.inference_mode():
         ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
     ab = colorizer.crop_to_content(ab.float().numpy(), boxes)[0]
-    lightness = squares[0, 0, : box.height, : box.width]
+    lightness = squares[0, 0, : box.height, : box.width]  # the network's ab is 4x coarser than this
     spread = model.config.hint_spread
-    if hints and spread > 0:  # at working resolution: the network's ab is 4x coarser
+    if hints and spread > 0:  # at working resolution
         positions = working_positions(hints, (height, width), (box.height, box.width))
-        ab = spread_hints(lightness, _to_shape(ab, lightness.shape), positions, _hint_ab(hints), spread,
+        ab = spread_hints(lightness, upsample_bilinear(ab, *lightness.shape), positions, _hint_ab(hints), spread,
                           model.config.hint_spread_lightness, model.config.hint_spread_floor,
                           model.config.hint_spread_max)
     if match_colorfulness and reference is not None:  # one gain, measured at working resolution
-        gain = colorfulness_gain(lightness, _to_shape(ab, lightness.shape), colorfulness(reference_sample(reference)))
-        ab = ab * gain
+        ab_work = upsample_bilinear(ab, *lightness.shape)
+        ab = ab * colorfulness_gain(lightness, ab_work, colorfulness(reference_sample(reference)))
     return colorizer.compose(photo, ab)
 
-
-def _to_shape(ab: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``ab (2, h, w)`` resized bilinearly (``align_corners=False``, as composing does) to ``shape``."""
-    import torch
-
-    if ab.shape[1:] == tuple(shape):
-        return ab
-    return torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(ab))[None], size=tuple(shape),
-                                           mode="bilinear", align_corners=False)[0].numpy()
