@@ -407,6 +407,26 @@ def test_resume_refuses_other_data_or_model(tmp_path, toy_models):
         train(wider, tmp_path / "run", datasets=data, data_manifest_sha256="aaaa", resume=True, progress=False)
 
 
+def test_resume_accepts_settings_added_after_the_run_started(tmp_path, toy_models):
+    """A run started by an older tinct (its saved config lacks a setting added since) resumes;
+    a setting it did save still has to match."""
+    run = _in_memory_run(["train.batch_size=4", "train.epochs=1", "train.threads=1", "train.tensorboard=false"])
+    data = (PairDataset(8), PairDataset(4, seed=1))
+    train(run, tmp_path / "run", datasets=data, progress=False)
+    state_file = tmp_path / "run" / "state.pt"
+    state = torch.load(state_file, weights_only=True)
+    del state["config"]["model_config"]["width"]  # as if "width" were new since the run began
+    torch.save(state, state_file)
+    longer = dataclasses.replace(run, train=dataclasses.replace(run.train, epochs=2))
+    assert train(longer, tmp_path / "run", datasets=data, resume=True, progress=False).global_step == 4
+    state = torch.load(state_file, weights_only=True)
+    state["config"]["model_config"]["width"] = 7  # saved again by the resumed run, so it must match
+    torch.save(state, state_file)
+    with pytest.raises(TrainError, match="model_config differs"):
+        train(dataclasses.replace(run, train=dataclasses.replace(run.train, epochs=3)), tmp_path / "run",
+              datasets=data, resume=True, progress=False)
+
+
 # ---------------------------------------------------------------------------------------
 # configuration
 

@@ -156,8 +156,9 @@ def _initial_model(run: RunConfig):
 
 def _check_resumable(setup: RunSetup, state: dict[str, Any]) -> None:
     saved = state.get("config", {})
+    current = setup.run.to_dict()
     for key in ("model", "model_config", "data"):
-        if key in saved and saved[key] != setup.run.to_dict()[key]:
+        if key in saved and not _unchanged(saved[key], current[key]):
             raise TrainError(
                 f"{setup.run_dir}: the run's {key} differs from the one it was started with; "
                 "start a new run to change it"
@@ -167,6 +168,15 @@ def _check_resumable(setup: RunSetup, state: dict[str, Any]) -> None:
             f"{setup.run_dir}: the training photos changed since the run started (data manifest differs); "
             "start a new run (or restore the photos) to continue"
         )
+
+
+def _unchanged(saved: Any, current: Any) -> bool:
+    """Whether a setting the run started with is still the same. Settings of a mapping that the
+    saved one lacks were added by a later tinct (with defaults that keep the old behaviour), so a
+    run started before an upgrade still resumes after it."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return all(key in current and _unchanged(value, current[key]) for key, value in saved.items())
+    return saved == current
 
 
 def _build_model(setup: RunSetup, initial) -> Any:
