@@ -745,24 +745,29 @@ def test_a_clip_is_colorized_by_the_video_pipeline_with_progress(tmp_path, tiny_
     assert output is None and message == "film.mp4: 0.5 s is longer than the 0.1 s limit for clips."
 
 
-def test_the_reference_box_makes_the_result_as_colourful_as_the_reference(hint_colorizer):
+def test_the_reference_choice_sets_what_the_reference_matches(hint_colorizer):
     from tinct.metrics import colorfulness
     from tinct.web import points
 
     session = _points_session(hint_colorizer)
-    assert points.set_match_colorfulness(hint_colorizer, None, True) is None  # no photo: nothing to do
+    assert session.reference_match == "colors"  # the library's default
+    assert points.set_reference_match(hint_colorizer, None, "colorfulness") is None  # no photo: nothing to do
+    with pytest.raises(points.PointRefused, match="Unknown choice"):
+        points.set_reference_match(hint_colorizer, session, "vivid")
     version = session.version
-    points.set_match_colorfulness(hint_colorizer, session, True)  # no reference yet: not re-colorized
-    assert session.match_colorfulness and session.version == version
+    points.set_reference_match(hint_colorizer, session, "colorfulness")  # no reference yet: not re-colorized
+    assert session.reference_match == "colorfulness" and session.version == version
     reference = np.zeros((40, 40, 3), np.uint8)
     reference[:20], reference[20:] = (120, 140, 170), (160, 125, 110)  # a reachable colourfulness
     points.set_reference(hint_colorizer, session, reference)
     matched = colorfulness(session.result)
-    points.set_match_colorfulness(hint_colorizer, session, False)
+    points.set_reference_match(hint_colorizer, session, "histogram")
     assert session.version == version + 2
     plain = colorfulness(session.result)
     want = colorfulness(reference)
     assert abs(matched - want) < 0.05 * want < abs(plain - want), (matched, plain, want)
+    points.set_reference_match(hint_colorizer, session, "colors")
+    assert session.version == version + 3 and abs(colorfulness(session.result) - want) < 0.05 * want
 
 
 def test_a_new_photo_keeps_the_reference_the_page_shows(tmp_path, hint_colorizer):
@@ -780,10 +785,11 @@ def test_a_new_photo_keeps_the_reference_the_page_shows(tmp_path, hint_colorizer
     reference = np.zeros((20, 20, 3), np.uint8)
     reference[:, :10], reference[:, 10:] = (120, 140, 170), (160, 125, 110)
     Image.fromarray(reference).save(tmp_path / "reference.png")
-    shown = tab.open_photo(str(photo), str(tmp_path / "reference.png"), True)
+    shown = tab.open_photo(str(photo), str(tmp_path / "reference.png"), "colorfulness")
     session = shown["state"]
     np.testing.assert_array_equal(session.reference, reference)
-    assert session.match_colorfulness and "and a reference photo (as colourful as it)" in shown["message"]
+    assert session.reference_match == "colorfulness"
+    assert "and a reference photo (as colourful as it)" in shown["message"]
     (tmp_path / "broken.png").write_bytes(b"not a photo")
     shown = tab.open_photo(str(photo), str(tmp_path / "broken.png"))
     assert "broken.png" in shown["message"] and 'data-state="refused"' in shown["message"]

@@ -525,7 +525,7 @@ def test_points_recolorize_a_one_megapixel_photo_after_each_click(page, one_mega
         assert seconds <= POINT_SECONDS, f"{seconds:.2f} s from the click to the new result (server {server:.2f} s)"
 
 
-def test_a_reference_photo_guides_the_colours_and_the_box_matches_its_colourfulness(page, tmp_path):
+def test_a_reference_photo_guides_the_colours_and_the_choice_sets_what_it_matches(page, tmp_path):
     from tinct.metrics import colorfulness
 
     Image.fromarray(gray_ramp(120, 160)).save(tmp_path / "ramp.png")
@@ -536,15 +536,19 @@ def test_a_reference_photo_guides_the_colours_and_the_box_matches_its_colourfuln
     page.locator("#points-photo input[type=file]").set_input_files(str(tmp_path / "ramp.png"))
     sync_api.expect(message).to_contain_text("0 points · re-colorized in", timeout=4 * TIMEOUT_MS)
     page.locator("#points-reference input[type=file]").set_input_files(str(tmp_path / "reference.png"))
+    # By default the reference sets its colours' mean and spread and its colourfulness.
+    sync_api.expect(message).to_contain_text("0 points and a reference photo (its colours and colourfulness) · ",
+                                             timeout=4 * TIMEOUT_MS)
+    matched = _result_image(page)
+    page.locator("#points-match").get_by_label("Which colours it has", exact=True).check()
     sync_api.expect(message).to_contain_text("0 points and a reference photo · ", timeout=4 * TIMEOUT_MS)
     guided = _result_image(page)
-    page.locator("#points-match input[type=checkbox]").check()
-    sync_api.expect(message).to_contain_text("a reference photo (as colourful as it)", timeout=4 * TIMEOUT_MS)
-    matched = _result_image(page)
     want = colorfulness(reference)
     got = colorfulness(matched.astype(np.uint8))
     assert abs(got - want) < 0.1 * want < abs(colorfulness(guided.astype(np.uint8)) - want), (got, want)
-    # Another gray photo keeps the reference (and the box) the page shows.
+    # Another gray photo keeps the reference (and the choice) the page shows.
+    page.locator("#points-match").get_by_label("Which colours, and how colourful", exact=True).check()
+    sync_api.expect(message).to_contain_text("(as colourful as it) · re-colorized in", timeout=4 * TIMEOUT_MS)
     Image.fromarray(gray_ramp(100, 150)).save(tmp_path / "ramp2.png")
     page.locator("#points-photo input[type=file]").set_input_files(str(tmp_path / "ramp2.png"))
     sync_api.expect(message).to_contain_text("(as colourful as it) · re-colorized in", timeout=4 * TIMEOUT_MS)

@@ -138,11 +138,14 @@ def test_a_reference_can_make_the_shipped_model_as_colourful_as_it():
     reference[:30], reference[30:, :40], reference[30:, 40:] = (90, 140, 200), (70, 130, 60), (180, 90, 60)
     want = colorfulness(reference)  # sky, grass and brick: more colourful than the plain result
     assert want > 1.3 * colorfulness(plain)
-    guided = tinct.colorize(gray, reference=reference)  # the histogram alone: not matched
-    matched = tinct.colorize(gray, reference=reference, match_colorfulness=True)
+    guided = tinct.colorize(gray, reference=reference, reference_match="histogram")  # not matched
+    matched = tinct.colorize(gray, reference=reference, reference_match="colorfulness")
     assert abs(colorfulness(matched) - want) < 0.05 * want < abs(colorfulness(guided) - want), \
         (colorfulness(plain), colorfulness(guided), colorfulness(matched), want)
-    dull = tinct.colorize(gray, reference=np.full((30, 30, 3), 120, np.uint8), match_colorfulness=True)
+    transferred = tinct.colorize(gray, reference=reference)  # the default: colours' mean and spread too
+    assert abs(colorfulness(transferred) - want) < 0.05 * want
+    assert np.abs(transferred.astype(int) - matched).mean() > 1  # the mean and spread moved the colours
+    dull = tinct.colorize(gray, reference=np.full((30, 30, 3), 120, np.uint8), reference_match="colorfulness")
     assert colorfulness(dull) < 0.4 * colorfulness(plain)
 
 
@@ -319,12 +322,13 @@ def test_colorizing_with_hints_checks_the_model_and_the_points(tmp_path):
     # A fresh hint model is its base: no hints, or hints through a zero branch, give the base's colours.
     np.testing.assert_array_equal(colorize_with_hints(hinted, photo), automatic.colorize_photo(photo))
     gray_reference = np.full((8, 8, 3), 90, np.uint8)
-    rgb = colorize_with_hints(hinted, photo, [Hint(79, 47, (0, 0, 255))], reference=gray_reference)
+    rgb = colorize_with_hints(hinted, photo, [Hint(79, 47, (0, 0, 255))], reference=gray_reference,
+                              reference_match="histogram")
     np.testing.assert_array_equal(rgb, automatic.colorize_photo(photo))
     # Matching the reference's colourfulness is the one thing that then acts: a gray reference asks
     # for the least colour (GAIN_RANGE[0] of the base's chroma).
     base_chroma = np.hypot(*rgb_to_lab(automatic.colorize_photo(photo))[..., 1:].transpose(2, 0, 1)).mean()
-    matched = colorize_with_hints(hinted, photo, reference=gray_reference, match_colorfulness=True)
+    matched = colorize_with_hints(hinted, photo, reference=gray_reference, reference_match="colorfulness")
     matched_chroma = np.hypot(*rgb_to_lab(matched)[..., 1:].transpose(2, 0, 1)).mean()
     assert base_chroma > 1 and abs(matched_chroma - GAIN_RANGE[0] * base_chroma) < 0.1 * base_chroma + 0.5
     with pytest.raises(HintError, match=r"hint 1: \(80, 5\) is outside the 80x48 photo"):
@@ -453,12 +457,44 @@ def test_a_full_disk_while_writing_the_hint_report_names_the_file(name, tmp_path
 
 
 @pytest.mark.parametrize("command", [["colorize", "old.png"], ["evaluate", "--model", "tinct-v2-hints", "--data", "."]])
-def test_match_colorfulness_without_a_reference_is_one_line(command, capsys):
+@pytest.mark.parametrize("flag", [["--match-colorfulness"], ["--reference-match", "colors"]])
+def test_reference_match_without_a_reference_is_one_line(command, flag, capsys):
     from tinct.cli import main
 
-    assert main([*command, "--match-colorfulness"]) == 2
+    assert main([*command, *flag]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"tinct {command[0]}: --match-colorfulness goes with --reference") and "\n" not in err
+    assert err.startswith(f"tinct {command[0]}: --reference-match/--match-colorfulness goes with --reference")
+    assert "\n" not in err
+
+
+def test_the_command_line_knows_the_reference_matches_of_tinct_hints():
+    import tinct.cli
+    import tinct.hints
+
+    assert tinct.cli.REFERENCE_MATCHES == tinct.hints.REFERENCE_MATCHES
+    assert tinct.cli.REFERENCE_MATCH == tinct.hints.REFERENCE_MATCH
+
+
+def test_ab_transfer_gives_the_reference_mean_and_spread():
+    from tinct.color import lab_to_rgb_uint8
+    from tinct.hints import GAIN_RANGE, ab_transfer, match_reference
+
+    rng = np.random.default_rng(0)
+    lightness = np.full((32, 32), 60, np.float32)
+    a = 15 + 10 * rng.standard_normal((32, 32))
+    b = -20 + 6 * rng.standard_normal((32, 32))
+    reference = lab_to_rgb_uint8(lightness, a.astype(np.float32), b.astype(np.float32))
+    target = rgb_to_lab(reference)[..., 1:].reshape(-1, 2)
+    predicted = np.stack([2 + 3 * rng.standard_normal((32, 32)), 5 + 2 * rng.standard_normal((32, 32))]).astype(np.float32)
+    scale, shift = ab_transfer(predicted, reference)
+    moved = predicted * scale[:, None, None] + shift[:, None, None]
+    np.testing.assert_allclose(moved.reshape(2, -1).mean(1), target.mean(0), atol=1e-3)
+    np.testing.assert_allclose(moved.reshape(2, -1).std(1), target.std(0), rtol=1e-3)
+    flat = np.zeros((2, 8, 8), np.float32)  # no spread to scale: the gain stays in range
+    assert ab_transfer(flat, reference)[0].max() == GAIN_RANGE[1]
+    np.testing.assert_array_equal(match_reference(lightness, predicted, predicted, reference, "histogram"), predicted)
+    with pytest.raises(HintError, match="reference_match must be one of histogram, colorfulness, colors; got 'vivid'"):
+        match_reference(lightness, predicted, predicted, reference, "vivid")
 
 
 def test_the_spreading_search_scores_each_setting_and_writes_the_chosen_one(tmp_path, capsys):

@@ -611,24 +611,29 @@ def colorize_folder(
 
 
 def guided_colorizer(model: str | None = None, hints=None, reference=None, threads: int | None = None,
-                     match_colorfulness: bool = False):
+                     reference_match: str | None = None):
     """A :class:`tinct.infer.Colorizer` (torch engine; ``model`` by default the shipped hint
     model, :data:`tinct.hints.HINT_MODEL`) that colours every photo it is given
-    with the same ``hints``, ``reference`` and ``match_colorfulness`` (as
+    with the same ``hints``, ``reference`` and ``reference_match`` (None: the default; as
     :meth:`tinct.infer.Colorizer.__call__` takes them), so :func:`tinct.batch.colorize_jobs` writes guided photos with its usual
     rules. A model trained without hints is refused at once. (Here, above :mod:`tinct.infer`,
     so that :mod:`tinct.hints` stays below it.)"""
-    from tinct.hints import HINT_MODEL, as_hints, colorize_with_hints, reference_rgb, require_hint_model
+    from tinct.hints import (
+        HINT_MODEL, REFERENCE_MATCH, as_hints, check_reference_match, colorize_with_hints, reference_rgb,
+        require_hint_model,
+    )
     from tinct.infer import Colorizer, _as_photo
 
     model = HINT_MODEL if model is None else model
+    match = REFERENCE_MATCH if reference_match is None else reference_match
+    check_reference_match(match)
     points, size, source = as_hints(hints)
     reference = reference_rgb(reference)
 
     class GuidedColorizer(Colorizer):
         def colorize_many(self, images):
             for image in images:
-                yield colorize_with_hints(self, _as_photo(image), points, reference, size, source, match_colorfulness)
+                yield colorize_with_hints(self, _as_photo(image), points, reference, size, source, match)
 
     colorizer = GuidedColorizer(model, threads=threads, batch_size=1, engine="torch")
     require_hint_model(colorizer)

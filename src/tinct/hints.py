@@ -19,9 +19,11 @@ file written for another photo is refused. ``color`` is ``"#rrggbb"`` or ``[r, g
 0-255. A bare list of hints is accepted too.
 
 A reference photo (any colour photo) guides the whole result through its ab histogram over
-the model's colour bins (:func:`reference_histogram`); on request (``match_colorfulness``) the
-result is then made as colourful as the reference (:func:`colorfulness_gain`: one chroma gain per
-photo), which brings its colourfulness to the reference's at some cost in CIEDE2000.
+the model's colour bins (:func:`reference_histogram`). What else it sets is ``reference_match``
+(:data:`REFERENCE_MATCHES`): by default (``"colors"``) the result's a and b are then moved to the
+reference's mean and spread (:func:`ab_transfer`, colour transfer in the ab plane) and made as
+colourful as the reference (:func:`colorfulness_gain`: one chroma gain per photo);
+``"colorfulness"`` applies the gain only, ``"histogram"`` neither.
 
 After the network, a hint model with ``hint_spread`` > 0 carries each point's colour error to the
 nearby pixels of similar lightness (:func:`spread_hints`), so the result follows the points.
@@ -58,7 +60,12 @@ __all__ = [
     "reference_histogram",
     "reference_sample",
     "colorfulness_gain",
+    "ab_transfer",
+    "match_reference",
+    "check_reference_match",
     "GAIN_RANGE",
+    "REFERENCE_MATCHES",
+    "REFERENCE_MATCH",
     "HINT_MODEL",
     "as_hints",
     "reference_rgb",
@@ -66,7 +73,12 @@ __all__ = [
 ]
 
 HINT_MODEL = "tinct-v2-hints"  # the shipped hint model: what "default" means with hints
-GAIN_RANGE = (0.25, 4.0)  # the chroma gain that matches a reference's colourfulness stays in here
+GAIN_RANGE = (0.25, 4.0)  # the chroma gains that match a reference (colourfulness, ab spread) stay in here
+# What a reference photo sets besides the network's histogram input: nothing more, its
+# colourfulness, or its a/b mean and spread and then its colourfulness (the default, chosen on
+# held-out photos: docs/tinct-v2-hints-release.md, tenth release, decision 2).
+REFERENCE_MATCHES = ("histogram", "colorfulness", "colors")
+REFERENCE_MATCH = "colors"
 
 
 class HintError(TinctError, ValueError):
@@ -374,6 +386,57 @@ def colorfulness_gain(lightness: np.ndarray, ab: np.ndarray, target: float, step
     return float(np.exp((low + high) / 2))
 
 
+def ab_transfer(ab: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(scale, shift)`` that give the predicted a and b the reference's mean and
+    standard deviation: ``scale * ab + shift`` (colour transfer restricted to the ab plane, after
+    Reinhard et al. 2001; lightness is the photo's own).
+
+    Args:
+        ab: the predicted a, b ``(2, h, w)`` in Lab units.
+        reference: uint8 RGB ``(H, W, 3)``, subsampled as :func:`reference_sample` does.
+    Returns:
+        ``scale`` and ``shift``, float32 ``(2,)`` each; ``scale`` within :data:`GAIN_RANGE` (a
+        flat prediction is not blown up without bound).
+    """
+    ab = np.asarray(ab, np.float64)
+    if ab.ndim != 3 or ab.shape[0] != 2:
+        raise ValueError(f"expected ab of shape (2, h, w), got {ab.shape}")
+    target = rgb_to_lab(reference_sample(reference))[..., 1:].reshape(-1, 2).astype(np.float64)
+    predicted = ab.reshape(2, -1)
+    scale = np.clip(target.std(0) / np.maximum(predicted.std(1), 1e-3), *GAIN_RANGE)
+    shift = target.mean(0) - scale * predicted.mean(1)
+    return scale.astype(np.float32), shift.astype(np.float32)
+
+
+def check_reference_match(match: str) -> None:
+    """A :class:`HintError` naming the choices unless ``match`` is one of :data:`REFERENCE_MATCHES`."""
+    if match not in REFERENCE_MATCHES:
+        raise HintError(f"reference_match must be one of {', '.join(REFERENCE_MATCHES)}; got {match!r}")
+
+
+def match_reference(lightness: np.ndarray, ab: np.ndarray, ab_work: np.ndarray, reference: np.ndarray,
+                    match: str = REFERENCE_MATCH) -> np.ndarray:
+    """``ab`` adjusted to a reference photo as ``match`` (one of :data:`REFERENCE_MATCHES`) asks.
+
+    Args:
+        lightness: CIELAB L ``(h, w)`` at working resolution, 0-100.
+        ab: the prediction ``(2, h', w')`` to adjust, Lab units (any resolution).
+        ab_work: the same prediction at ``lightness``'s resolution, where the statistics are measured.
+        reference: uint8 RGB ``(H, W, 3)``.
+    Returns:
+        float32 ``(2, h', w')``.
+    """
+    check_reference_match(match)
+    ab, ab_work = np.asarray(ab, np.float32), np.asarray(ab_work, np.float32)
+    if match == "histogram":
+        return ab
+    if match == "colors":
+        scale, shift = ab_transfer(ab_work, reference)
+        ab = ab * scale[:, None, None] + shift[:, None, None]
+        ab_work = ab_work * scale[:, None, None] + shift[:, None, None]
+    return ab * colorfulness_gain(lightness, ab_work, colorfulness(reference_sample(reference)))
+
+
 def reference_histogram(rgb: np.ndarray, centers, side: int = 256) -> np.ndarray:
     """The ab histogram of a colour reference photo, as a hint model takes it.
 
@@ -403,20 +466,21 @@ def require_hint_model(colorizer):
 
 def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference: np.ndarray | None = None,
                         size: tuple[int, int] | None = None, source: str = "hints",
-                        match_colorfulness: bool = False) -> np.ndarray:
+                        reference_match: str = REFERENCE_MATCH) -> np.ndarray:
     """Colorize one :class:`tinct.io.Photo` with a hint model, guided by point ``hints`` (in the
     photo's full-resolution pixels) and/or a ``reference`` colour photo (uint8 RGB ``(H, W, 3)``).
 
     ``colorizer`` is a :class:`tinct.infer.Colorizer` on the torch engine holding a model trained
-    with hints; ``size`` is the (width, height) a hints file was written for. With
-    ``match_colorfulness`` (and a reference) the result's chroma is scaled to make it as colourful
-    as the reference (:func:`colorfulness_gain`). Returns uint8 RGB ``(H, W, 3)`` at full resolution.
+    with hints; ``size`` is the (width, height) a hints file was written for. With a reference,
+    ``reference_match`` says what else it sets (:func:`match_reference`). Returns uint8 RGB
+    ``(H, W, 3)`` at full resolution.
     """
     import torch
 
     from tinct.infer import upsample_bilinear
 
     model = require_hint_model(colorizer)
+    check_reference_match(reference_match)
     height, width = photo.lightness.shape
     check_hints_fit(hints, width, height, size, source)
     squares, boxes = colorizer.working_squares([photo])
@@ -436,8 +500,7 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
         ab = spread_hints(lightness, upsample_bilinear(ab, *lightness.shape), positions, _hint_ab(hints), spread,
                           model.config.hint_spread_lightness, model.config.hint_spread_floor,
                           model.config.hint_spread_max)
-    if match_colorfulness and reference is not None:  # one gain, measured at working resolution
-        ab_work = upsample_bilinear(ab, *lightness.shape)
-        ab = ab * colorfulness_gain(lightness, ab_work, colorfulness(reference_sample(reference)))
+    if reference is not None:  # measured at working resolution
+        ab = match_reference(lightness, ab, upsample_bilinear(ab, *lightness.shape), reference, reference_match)
     return colorizer.compose(photo, ab)
 

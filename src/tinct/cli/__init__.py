@@ -47,6 +47,30 @@ SUBCOMMANDS = {
 }
 
 
+# Equal to tinct.hints.REFERENCE_MATCHES and REFERENCE_MATCH (a test checks); not imported, so
+# that parsing the command line does not import NumPy.
+REFERENCE_MATCHES = ("histogram", "colorfulness", "colors")
+REFERENCE_MATCH = "colors"
+
+
+def add_reference_match(group) -> None:
+    """``--reference-match`` (what a reference sets besides its histogram) and its shorthand
+    ``--match-colorfulness``, both into ``args.reference_match`` (None: the default)."""
+    group.add_argument("--reference-match", choices=REFERENCE_MATCHES, default=None,
+                       help="with --reference, what else it sets: histogram (only the colour histogram the "
+                       "network takes), colorfulness (and its colourfulness), colors (and its colours' mean "
+                       f"and spread, then its colourfulness; docs/hints.md) (default: {REFERENCE_MATCH})")
+    group.add_argument("--match-colorfulness", action="store_const", const="colorfulness", dest="reference_match",
+                       help="shorthand for --reference-match colorfulness")
+
+
+def reference_match_problem(args: argparse.Namespace, reference: str) -> str | None:
+    """The one-line complaint when ``--reference-match`` comes without ``--reference``."""
+    if args.reference_match is not None and not args.reference:
+        return f"--reference-match/--match-colorfulness goes with --reference {reference}"
+    return None
+
+
 def _requested(argv: list[str]) -> str | None:
     """The subcommand named in ``argv`` (the first argument that is not an option)."""
     for arg in argv:

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tinct.cli import add_reference_match, reference_match_problem
+
 PROGRESS_THRESHOLD = 3  # show a progress bar for more files than this
 # Equal to tinct.io.DEFAULT_MAX_MEGAPIXELS (a test checks); not imported, so that parsing
 # the command line does not import NumPy and Pillow.
@@ -54,8 +56,7 @@ def add_parser(subparsers) -> None:
                    "uses the hint model tinct-v2-hints unless --model names another")
     p.add_argument("--reference", metavar="PHOTO", help="a colour photo whose colours guide every photo "
                    "(hint model, as --hints)")
-    p.add_argument("--match-colorfulness", action="store_true", help="with --reference: make each result as "
-                   "colourful as the reference (closer colourfulness, slightly less exact colours)")
+    add_reference_match(p)
     from tinct.cli import colorize_video  # video clips: their options (and their path, in run)
 
     colorize_video.add_arguments(p)
@@ -75,8 +76,9 @@ def _check_options(args: argparse.Namespace, photos: bool = True) -> None:
 
     if args.batch_size < 1:
         raise TinctError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.match_colorfulness and not args.reference:
-        raise TinctError("--match-colorfulness goes with --reference PHOTO")
+    problem = reference_match_problem(args, "PHOTO")
+    if problem:
+        raise TinctError(problem)
     if not photos:
         return
     if not 1 <= args.quality <= 100:
@@ -187,4 +189,4 @@ def _guided(args: argparse.Namespace, plan):
         raise TinctError("--hints and --reference run the hint model in torch; drop --engine onnx")
     model = HINT_MODEL if args.model == "default" else args.model
     return guided_colorizer(model, args.hints, args.reference, threads=args.threads,
-                            match_colorfulness=args.match_colorfulness)
+                            reference_match=args.reference_match)

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tinct.cli import CommandFailed
+from tinct.cli import CommandFailed, add_reference_match, reference_match_problem
 from tinct.errors import TinctError, one_line
 
 
@@ -58,8 +58,7 @@ def add_parser(subparsers) -> None:
                        help="give a hint model N colour points per photo, sampled from the truth with a fixed seed; "
                        "the report plots PSNR and CIEDE2000 against 0, 1, 2, 5, 10, 20, 50, 100 and N hints")
     hints.add_argument("--reference", choices=("truth",), help="truth: also give each photo its truth's colour histogram")
-    hints.add_argument("--match-colorfulness", action="store_true",
-                       help="with --reference: make each result as colourful as its reference")
+    add_reference_match(hints)
     hints.add_argument("--seed", type=int, default=0, help="hint sampling seed (default: %(default)s)")
     add_optional_metric_args(p)
     from tinct.cli import evaluate_video  # video clips: their options (and their evaluation, in run)
@@ -90,8 +89,9 @@ def refuse_existing(out: Path | None) -> None:
 
 
 def _validate(args) -> str | None:
-    if args.match_colorfulness and not args.reference:
-        return "--match-colorfulness goes with --reference truth"
+    problem = reference_match_problem(args, "truth")
+    if problem:
+        return problem
     if args.model and args.pred:
         return "--model and --pred cannot be combined (score a model or a folder of outputs, not both)"
     if args.model:
@@ -175,7 +175,7 @@ def _run_hints(args) -> int:
     refuse_existing(out)
     try:
         curve = evaluate_hints(args.model, args.data, counts, seed=args.seed, reference=args.reference,
-                               match_colorfulness=args.match_colorfulness, allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress,
+                               reference_match=args.reference_match, allow_train_data=args.allow_train_data, limit=args.limit, progress=not args.no_progress,
                                threads=args.threads)
         report = write_hint_report(curve, out)
     except EXPECTED_ERRORS as exc:

@@ -20,6 +20,11 @@ from typing import Sequence
 import numpy as np
 
 HINT_COUNTS = (0, 1, 2, 5, 10, 20, 50, 100)
+MATCH_WORDS = {  # what the report says a reference set, by reference_match
+    "histogram": "",
+    "colorfulness": ", results as colourful as the reference",
+    "colors": ", results given the reference's colour mean, spread and colourfulness",
+}
 
 
 @dataclass
@@ -32,7 +37,7 @@ class HintCurve:
     photos: int
     seed: int
     reference: str | None
-    match_colorfulness: bool = False
+    reference_match: str = "histogram"
     rows: dict[int, dict[str, float]] = field(default_factory=dict)
     gray: dict[str, float] = field(default_factory=dict)
     auto: dict[str, float] = field(default_factory=dict)
@@ -71,7 +76,7 @@ def evaluate_hints(
     seed: int = 0,
     reference: str | None = None,
     automatic: str = "default",
-    match_colorfulness: bool = False,
+    reference_match: str | None = None,
     allow_train_data: bool = False,
     limit: int | None = None,
     progress: bool = True,
@@ -88,7 +93,8 @@ def evaluate_hints(
         seed: the sampling seed (photo ``i`` uses ``seed + i``).
         reference: ``"truth"`` to give each photo its truth's histogram, or None.
         automatic: the automatic model scored beside (default: the shipped default).
-        match_colorfulness: with the reference, make each result as colourful as it
+        reference_match: with the reference, what else it sets (:data:`tinct.hints.REFERENCE_MATCHES`;
+            None: :data:`tinct.hints.REFERENCE_MATCH`)
             (:func:`tinct.hints.colorfulness_gain`); ``threads``: CPU threads of both models.
     """
     from tqdm import tqdm
@@ -96,11 +102,13 @@ def evaluate_hints(
     from tinct.color import cielab_lightness
     from tinct.evaluate.runner import EvaluationError, check_held_out
     from tinct.evaluate.scoring import gray_baseline
-    from tinct.hints import colorize_with_hints, hints_from_truth, require_hint_model
+    from tinct.hints import REFERENCE_MATCH, check_reference_match, colorize_with_hints, hints_from_truth, require_hint_model
     from tinct.infer import Colorizer
     from tinct.io import Photo, list_images, read_rgb
 
     _check_request(counts, reference)
+    match = REFERENCE_MATCH if reference_match is None else reference_match
+    check_reference_match(match)
     photos = list_images(data)[:limit]
     if not photos:
         raise EvaluationError(f"{data}: no photos to evaluate hints on")
@@ -116,11 +124,11 @@ def evaluate_hints(
         sample = hints_from_truth(truth, max(counts), seed=seed + index)
         for n in counts:
             outputs[n].append(colorize_with_hints(hinted, photo, sample[:n], truth if reference else None,
-                                                  match_colorfulness=match_colorfulness))
+                                                  reference_match=match))
         truths.append(truth)
         grays.append(gray_baseline(truth))
         autos.append(auto.colorize_photo(photo))
-    curve = HintCurve(hinted.name, auto.name, len(truths), seed, reference, match_colorfulness and reference is not None)
+    curve = HintCurve(hinted.name, auto.name, len(truths), seed, reference, match if reference else "histogram")
     curve.rows = {n: _scores(outputs[n], truths) for n in counts}
     curve.gray, curve.auto = _scores(grays, truths), _scores(autos, truths)
     return curve
@@ -176,7 +184,7 @@ def write_hint_report(curve: HintCurve, folder: str | Path) -> Path:
     folder = Path(folder)
     text = (f"# Hints: {curve.model}\n\n{curve.photos} photos, seed {curve.seed}"
             f"{', truth histogram as reference' if curve.reference else ''}"
-            f"{', results as colourful as the reference' if curve.match_colorfulness else ''}.\n\n![](hints.png)\n\n{hint_table(curve)}\n")
+            f"{MATCH_WORDS[curve.reference_match] if curve.reference else ''}.\n\n![](hints.png)\n\n{hint_table(curve)}\n")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / "hints.json", curve.to_json())

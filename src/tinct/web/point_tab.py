@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
+from tinct.hints import REFERENCE_MATCH
 from tinct.web import points
 from tinct.web.points import PointRefused
 
@@ -25,6 +26,12 @@ __all__ = ["HINT_MODEL", "HintModel", "PointTab"]
 
 HINT_MODEL = "tinct-v2-hints"  # the shipped hint model the section uses
 ADD, MOVE = "Add a point", "Move the selected point"
+MATCH_CHOICES = {  # tinct.hints.REFERENCE_MATCHES, as the page offers them
+    "histogram": "Which colours it has",
+    "colorfulness": "Which colours, and how colourful",
+    "colors": "Which colours, their average and spread, and how colourful",
+}
+MATCH_SUMMARY = {"histogram": "", "colorfulness": " (as colourful as it)", "colors": " (its colours and colourfulness)"}
 HELP = """\
 Add a gray photo, then **click on the result** to place a point. A new point takes the colour
 the model gave that spot; change it with the colour picker and the result follows. Select a
@@ -124,7 +131,7 @@ class PointTab:
         count = len(session.hints)
         summary = f"{count} point{'s' if count != 1 else ''}"
         if session.reference is not None:
-            summary += " and a reference photo" + (" (as colourful as it)" if session.match_colorfulness else "")
+            summary += " and a reference photo" + MATCH_SUMMARY[session.reference_match]
         line = f"{note} " if note else ""
         line += f"{summary} · re-colorized in {session.seconds:.2f} s at {session.size[0]}x{session.size[1]}."
         return shown | {ui.state: session, ui.result: str(preview), ui.table: points.point_rows(session),
@@ -162,7 +169,7 @@ class PointTab:
 
     # --- the handlers ---------------------------------------------------------------------
 
-    def open_photo(self, path, reference_path=None, match: bool = False):
+    def open_photo(self, path, reference_path=None, match: str = REFERENCE_MATCH):
         """A new gray photo (or none): decode it once and show the model's own guess, guided by the
         reference photo already on the page (``reference_path``), if any."""
         if not path:
@@ -171,7 +178,7 @@ class PointTab:
         def start():
             photo = self._read(path, photo=True)
             reference = self._read(reference_path) if reference_path else None
-            return points.start_session(self.colorizer(), photo, Path(path).name, reference, bool(match))
+            return points.start_session(self.colorizer(), photo, Path(path).name, reference, match or REFERENCE_MATCH)
 
         return self._apply(start)
 
@@ -219,11 +226,11 @@ class PointTab:
 
         return self._apply(select)
 
-    def reference(self, session, path, match: bool = False):
+    def reference(self, session, path, match: str = REFERENCE_MATCH):
         def use():
             rgb = self._read(path) if path else None
-            if session is not None:  # the checkbox's state, whatever was ticked before the photo
-                session.match_colorfulness = bool(match)
+            if session is not None:  # the choice's state, whatever was chosen before the photo
+                session.reference_match = match or REFERENCE_MATCH
             return points.set_reference(self.colorizer(), session, rgb)
 
         if session is None and not path:
@@ -231,8 +238,8 @@ class PointTab:
         return self._apply(use)
 
     def match(self, session, value):
-        """The "as colourful as the reference" box: re-colorize when there is a reference to match."""
-        return self._apply(lambda: points.set_match_colorfulness(self.colorizer() if session else None, session, value))
+        """The choice of what the reference sets: re-colorize when there is a reference to match."""
+        return self._apply(lambda: points.set_reference_match(self.colorizer() if session else None, session, value))
 
     def downloads(self, session):
         """The two download buttons, pointing at freshly written files (after the preview shows)."""
@@ -279,8 +286,8 @@ class PointTab:
         ui.delete = gr.Button("Delete the selected point", elem_id="points-delete")
         ui.reference = gr.Image(label="Reference photo (optional)", type="filepath", sources=["upload", "clipboard"],
                                 height=140, elem_id="points-reference")  # fmt: skip
-        ui.match = gr.Checkbox(False, label="As colourful as the reference", elem_id="points-match",
-                               info="scales the colours so the result is as colourful as the reference photo")
+        ui.match = gr.Radio([(label, value) for value, label in MATCH_CHOICES.items()], value=REFERENCE_MATCH,
+                            label="The reference sets", elem_id="points-match")  # fmt: skip
         with gr.Row():
             ui.download_result = gr.DownloadButton("Download the result (PNG)", interactive=False,
                                                    elem_id="points-download")  # fmt: skip

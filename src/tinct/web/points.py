@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tinct.hints import Hint, colorize_with_hints, hints_to_json
+from tinct.hints import REFERENCE_MATCH, REFERENCE_MATCHES, Hint, colorize_with_hints, hints_to_json
 from tinct.io import Photo, write_image
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
     "pointer_position",
     "recolour_selected",
     "set_reference",
-    "set_match_colorfulness",
+    "set_reference_match",
     "start_session",
     "write_downloads",
     "write_preview",
@@ -75,7 +75,8 @@ class PointSession:
         selected: index into ``hints`` of the point the colour picker and the buttons act
             on, or ``None``.
         reference: uint8 RGB ``(h, w, 3)`` reference photo, or ``None``.
-        match_colorfulness: make the result as colourful as the reference (when there is one).
+        reference_match: what the reference sets besides its histogram
+            (:data:`tinct.hints.REFERENCE_MATCHES`), when there is one.
         seconds: how long the last re-colorization took.
         version: how many times ``result`` was made (a change of it changes this).
         downloaded: the ``version`` the page's download files were last written for.
@@ -88,7 +89,7 @@ class PointSession:
     hints: list[Hint] = field(default_factory=list)
     selected: int | None = None
     reference: np.ndarray | None = None
-    match_colorfulness: bool = False
+    reference_match: str = REFERENCE_MATCH
     seconds: float = 0.0
     version: int = 0
     downloaded: int = -1
@@ -115,18 +116,18 @@ def recolorize(colorizer, session: PointSession) -> PointSession:
     """Colorize ``session.photo`` again with its hints and reference (full resolution)."""
     start = time.perf_counter()
     session.result = colorize_with_hints(colorizer, session.photo, session.hints, session.reference,
-                                         match_colorfulness=session.match_colorfulness)
+                                         reference_match=session.reference_match)
     session.seconds = time.perf_counter() - start
     session.version += 1
     return session
 
 
 def start_session(colorizer, photo: Photo, name: str, reference: np.ndarray | None = None,
-                  match_colorfulness: bool = False) -> PointSession:
+                  reference_match: str = REFERENCE_MATCH) -> PointSession:
     """A session for ``photo`` with no points yet; its result is the model's own guess, guided by
     the ``reference`` photo already on the page, if any."""
     session = PointSession(photo, name, np.zeros((1, 1, 3), np.uint8), reference=reference,
-                           match_colorfulness=match_colorfulness)
+                           reference_match=reference_match)
     return recolorize(colorizer, session)
 
 
@@ -249,13 +250,15 @@ def set_reference(colorizer, session: PointSession | None, reference: np.ndarray
     return recolorize(colorizer, session)
 
 
-def set_match_colorfulness(colorizer, session: PointSession | None, match: bool) -> PointSession | None:
-    """Make the result as colourful as the reference (``match``) or not; re-colorizes only when a
-    reference is there to match (without a photo, nothing to do: ``None``)."""
+def set_reference_match(colorizer, session: PointSession | None, match: str) -> PointSession | None:
+    """What the reference sets (``match``, one of :data:`tinct.hints.REFERENCE_MATCHES`);
+    re-colorizes only when a reference is there to match (without a photo, nothing to do: ``None``)."""
+    if match not in REFERENCE_MATCHES:
+        raise PointRefused(f"Unknown choice for the reference: {match!r}.")
     if session is None:
         return None
-    changed = session.match_colorfulness != bool(match)
-    session.match_colorfulness = bool(match)
+    changed = session.reference_match != match
+    session.reference_match = match
     return recolorize(colorizer, session) if changed and session.reference is not None else session
 
 
