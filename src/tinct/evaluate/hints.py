@@ -62,11 +62,17 @@ def _scores(outputs: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, fl
     }
 
 
-def _check_request(counts: Sequence[int], reference: str | None) -> None:
+def _check_request(counts: Sequence[int], reference: str | None, reference_match: str | None) -> str:
+    """The reference match to use (None: the default); ValueError for a request out of range."""
+    from tinct.hints import REFERENCE_MATCH, check_reference_match
+
+    match = REFERENCE_MATCH if reference_match is None else reference_match
+    check_reference_match(match)
     if reference not in (None, "truth"):
         raise ValueError(f"reference must be 'truth' or None, got {reference!r}")
     if not counts or min(counts) < 0:
         raise ValueError(f"numbers of hints must be at least 0, got {list(counts)}")
+    return match
 
 
 def evaluate_hints(
@@ -102,13 +108,11 @@ def evaluate_hints(
     from tinct.color import cielab_lightness
     from tinct.evaluate.runner import EvaluationError, check_held_out
     from tinct.evaluate.scoring import gray_baseline
-    from tinct.hints import REFERENCE_MATCH, check_reference_match, colorize_with_hints, hints_from_truth, require_hint_model
+    from tinct.hints import colorize_with_hints, hints_from_truth, require_hint_model
     from tinct.infer import Colorizer
     from tinct.io import Photo, list_images, read_rgb
 
-    _check_request(counts, reference)
-    match = REFERENCE_MATCH if reference_match is None else reference_match
-    check_reference_match(match)
+    match = _check_request(counts, reference, reference_match)
     photos = list_images(data)[:limit]
     if not photos:
         raise EvaluationError(f"{data}: no photos to evaluate hints on")
