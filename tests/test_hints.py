@@ -135,9 +135,9 @@ def test_a_reference_can_make_the_shipped_model_as_colourful_as_it():
     gray = read_rgb(Path(tinct.__file__).parent / "examples" / "rooster.jpg")  # a gray photo
     plain = tinct.colorize(gray, hints=[])
     reference = np.zeros((60, 80, 3), np.uint8)
-    reference[:30], reference[30:, :40], reference[30:, 40:] = (90, 140, 200), (70, 130, 60), (180, 90, 60)
+    reference[:30], reference[30:, :40], reference[30:, 40:] = (110, 140, 180), (90, 130, 80), (170, 110, 80)
     want = colorfulness(reference)  # sky, grass and brick: more colourful than the plain result
-    assert want > 1.3 * colorfulness(plain)
+    assert want > 2 * colorfulness(plain)
     guided = tinct.colorize(gray, reference=reference, reference_match="histogram")  # not matched
     matched = tinct.colorize(gray, reference=reference, reference_match="colorfulness")
     assert abs(colorfulness(matched) - want) < 0.05 * want < abs(colorfulness(guided) - want), \
@@ -145,6 +145,13 @@ def test_a_reference_can_make_the_shipped_model_as_colourful_as_it():
     transferred = tinct.colorize(gray, reference=reference)  # the default: colours' mean and spread too
     assert abs(colorfulness(transferred) - want) < 0.05 * want
     assert np.abs(transferred.astype(int) - matched).mean() > 1  # the mean and spread moved the colours
+    # Four times the plain colourfulness: a chroma gain alone stops at GAIN_RANGE's end, the default
+    # (which moves the colours' mean and spread first) still gets there.
+    vivid = reference.copy()
+    vivid[:30], vivid[30:, :40], vivid[30:, 40:] = (90, 140, 200), (70, 130, 60), (180, 90, 60)
+    want = colorfulness(vivid)
+    assert want > 3.5 * colorfulness(plain)
+    assert abs(colorfulness(tinct.colorize(gray, reference=vivid)) - want) < 0.05 * want
     dull = tinct.colorize(gray, reference=np.full((30, 30, 3), 120, np.uint8), reference_match="colorfulness")
     assert colorfulness(dull) < 0.4 * colorfulness(plain)
 

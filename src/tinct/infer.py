@@ -31,7 +31,6 @@ import numpy as np
 from tinct.color import lab_to_rgb_uint8, prepare_gamut_tables
 from tinct.engine import open_model, torch_predict_ab
 from tinct.errors import ModelError, ModelNotFoundError, TinctError
-from tinct.hints import REFERENCE_MATCH
 from tinct.io import Photo, photo_from_array, read_photo
 
 __all__ = ["Colorizer", "colorize", "open_model_for_inference", "model_errors", "resize_and_pad", "upsample_bilinear", "default_threads"]
@@ -262,25 +261,27 @@ class Colorizer:
         """A :class:`~tinct.io.Photo` -> uint8 RGB ``(H, W, 3)`` at full resolution."""
         return self.compose(photo, self.predict_ab_batch([photo])[0])
 
-    def __call__(self, image, hints=None, reference=None, reference_match: str = REFERENCE_MATCH) -> np.ndarray:
+    def __call__(self, image, hints=None, reference=None, reference_match: str | None = None) -> np.ndarray:
         """Colorize a PIL image, a NumPy array (gray, RGB or RGBA), a Photo or an image file path.
 
         ``hints`` (a hint model only, e.g. ``tinct-v2-hints``): point hints, as
         :class:`tinct.hints.Hint` objects, ``{"x", "y", "color"}`` dicts, ``(x, y, color)``
         tuples or a hints JSON file; positions in the photo's full-resolution pixels.
         ``reference``: a colour photo (path, PIL image or uint8 RGB array) whose colours guide
-        the whole result; ``reference_match`` says what else it sets (by default its colours' mean
-        and spread and its colourfulness; :func:`tinct.hints.match_reference`). Returns uint8 RGB
+        the whole result; ``reference_match`` says what else it sets (None: the default,
+        :data:`tinct.hints.REFERENCE_MATCH`, its colours' mean and spread and its colourfulness;
+        :func:`tinct.hints.match_reference`). Returns uint8 RGB
         ``(H, W, 3)``, or RGBA ``(H, W, 4)`` when the input had alpha.
         """
         photo = _as_photo(image)
         if hints is None and reference is None:
             rgb = self.colorize_photo(photo)
         else:
-            from tinct.hints import as_hints, colorize_with_hints, reference_rgb
+            from tinct.hints import REFERENCE_MATCH, as_hints, colorize_with_hints, reference_rgb
 
             points, size, source = as_hints(hints)
-            rgb = colorize_with_hints(self, photo, points, reference_rgb(reference), size, source, reference_match)
+            match = REFERENCE_MATCH if reference_match is None else reference_match
+            rgb = colorize_with_hints(self, photo, points, reference_rgb(reference), size, source, match)
         if photo.alpha is not None:
             return np.dstack([rgb, photo.alpha])
         return rgb
@@ -306,7 +307,7 @@ _DEFAULT: dict[tuple[str, str], Colorizer] = {}
 
 
 def colorize(image, model="default", engine: str = "auto", hints=None, reference=None,
-             reference_match: str = REFERENCE_MATCH) -> np.ndarray:
+             reference_match: str | None = None) -> np.ndarray:
     """Colorize one image with a cached :class:`Colorizer` (see :meth:`Colorizer.__call__`).
 
     With ``hints`` or a ``reference`` photo, ``model="default"`` means the shipped hint model

@@ -13,8 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from tinct.cli import add_reference_match, reference_match_problem
-
 PROGRESS_THRESHOLD = 3  # show a progress bar for more files than this
 # Equal to tinct.io.DEFAULT_MAX_MEGAPIXELS (a test checks); not imported, so that parsing
 # the command line does not import NumPy and Pillow.
@@ -56,9 +54,9 @@ def add_parser(subparsers) -> None:
                    "uses the hint model tinct-v2-hints unless --model names another")
     p.add_argument("--reference", metavar="PHOTO", help="a colour photo whose colours guide every photo "
                    "(hint model, as --hints)")
-    add_reference_match(p)
-    from tinct.cli import colorize_video  # video clips: their options (and their path, in run)
+    from tinct.cli import add_reference_match, colorize_video  # video clips: their options (and their path, in run)
 
+    add_reference_match(p)
     colorize_video.add_arguments(p)
     p.set_defaults(func=run)
 
@@ -76,6 +74,8 @@ def _check_options(args: argparse.Namespace, photos: bool = True) -> None:
 
     if args.batch_size < 1:
         raise TinctError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from tinct.cli import reference_match_problem
+
     problem = reference_match_problem(args, "PHOTO")
     if problem:
         raise TinctError(problem)
