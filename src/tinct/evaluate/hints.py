@@ -100,8 +100,7 @@ def evaluate_hints(
         reference: ``"truth"`` to give each photo its truth's histogram, or None.
         automatic: the automatic model scored beside (default: the shipped default).
         reference_match: with the reference, what else it sets (:data:`tinct.hints.REFERENCE_MATCHES`;
-            None: :data:`tinct.hints.REFERENCE_MATCH`)
-            (:func:`tinct.hints.colorfulness_gain`); ``threads``: CPU threads of both models.
+            None: :data:`tinct.hints.REFERENCE_MATCH`); ``threads``: CPU threads of both models.
     """
     from tqdm import tqdm
 

@@ -29,7 +29,7 @@ ADD, MOVE = "Add a point", "Move the selected point"
 MATCH_CHOICES = {  # tinct.hints.REFERENCE_MATCHES, as the page offers them
     "histogram": "Which colours it has",
     "colorfulness": "Which colours, and how colourful",
-    "colors": "Which colours, their average and spread, and how colourful",
+    "colors": "Which colours, their spread, how colourful",
 }
 MATCH_SUMMARY = {"histogram": "", "colorfulness": " (as colourful as it)", "colors": " (its colours and colourfulness)"}
 HELP = """\
