@@ -459,6 +459,17 @@ CLICK_TIMER_JS = """() => {
 }"""
 
 
+RADIO_COLOURS_JS = """(input) => {
+    const style = getComputedStyle(input);
+    const probe = document.createElement("div");
+    probe.style.color = style.getPropertyValue("--checkbox-background-color-selected");
+    document.body.append(probe);
+    const selected = getComputedStyle(probe).color;
+    probe.remove();
+    return [style.backgroundColor, selected];
+}"""
+
+
 def _click_and_time(page, x: float, y: float) -> float:
     """Click the result at (x, y) of its displayed box; seconds until the updated result shows."""
     page.evaluate(CLICK_TIMER_JS)
@@ -517,6 +528,11 @@ def test_points_recolorize_a_one_megapixel_photo_after_each_click(page, one_mega
     download.save_as(saved)
     hints, size = read_hints(saved)
     assert size == (1224, 816) and [(h.x, h.y, h.hex) for h in hints] == [(367.0, 652.0, "#e02010")]
+    chosen = page.locator("#points-match input:checked")
+    chosen.hover()  # the chosen option keeps its filled circle under the mouse (Gradio's hover style hid it)
+    shown, selected = chosen.evaluate(RADIO_COLOURS_JS)
+    assert shown == selected, (shown, selected)
+    page.mouse.move(0, 0)
     page.locator("#points").screenshot(path=str(SCREENSHOTS / "web-hints.png"))
 
     # The 1 s target holds on a machine that is not busy; on a loaded one the times are reported.

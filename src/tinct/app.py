@@ -1104,7 +1104,13 @@ body:has(#colorize:disabled) #examples { pointer-events: none; opacity: 0.6; }
 }
 #example-gallery .grid-wrap { min-height: 0 !important; height: auto !important; }
 #points-result img { cursor: crosshair; }
-#points-match input[type=radio] { flex-shrink: 0; }  /* a label on two lines keeps its circle */
+/* Gradio's hover style of a radio comes after its checked style and wins: the chosen option
+   lost its circle under the mouse. */
+input[type=radio]:checked:hover:not([disabled]) {
+  background-color: var(--checkbox-background-color-selected);
+  border-color: var(--checkbox-border-color-selected);
+  background-image: var(--radio-circle);
+}
 .tinct-points-message { margin: 4px 0 0 0; }
 .tinct-points-message[data-state=refused] { color: var(--error-text-color, #b91c1c); }
 """
