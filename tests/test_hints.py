@@ -317,6 +317,33 @@ def test_spreading_brings_the_result_to_the_points_colour_and_leaves_no_points_a
             create_model("tinctnet2", width=8, pretrained=False, hints=True, **bad)
 
 
+def test_a_point_keeps_its_colour_under_a_reference_of_other_colours(tmp_path):
+    """The reference's colour transfer comes before the points are spread: a blue point on a
+    photo guided by a red and orange reference stays blue (spread first, the transfer turned it
+    red: b* +30 at the point)."""
+    from tinct.hints import colorize_with_hints
+    from tinct.infer import Colorizer
+    from tinct.io import Photo
+
+    _, auto_path = _tiny_auto(tmp_path)
+    hinted, _ = _tiny_hint_checkpoint(tmp_path, auto_path)
+    hinted.config.hint_spread = 0.5
+    colorizer = Colorizer(hinted, engine="torch")
+    photo = Photo(lightness=np.tile(np.linspace(30, 70, 80, dtype=np.float32), (48, 1)))
+    blue = Hint(40, 24, (40, 60, 230))
+    target = rgb_to_lab(np.array([[blue.rgb]], dtype=np.uint8))[0, 0, 1:]  # b* -86
+    reference = np.zeros((40, 40, 3), np.uint8)
+    reference[:20], reference[20:] = (200, 60, 40), (220, 150, 60)
+
+    def ab_at_point(rgb):
+        return rgb_to_lab(rgb)[24, 40, 1:]
+
+    guided = ab_at_point(colorize_with_hints(colorizer, photo, [blue], reference))  # the default: colors
+    unguided = ab_at_point(colorize_with_hints(colorizer, photo, [], reference))
+    assert unguided[1] > 0 > -20 > guided[1], (guided, unguided)  # the reference alone is warm there
+    assert np.abs(guided - target).max() < 0.5 * np.abs(unguided - target).max()
+
+
 def test_colorizing_with_hints_checks_the_model_and_the_points(tmp_path):
     from tinct.hints import colorize_with_hints
     from tinct.infer import Colorizer

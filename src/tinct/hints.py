@@ -494,13 +494,13 @@ def colorize_with_hints(colorizer, photo, hints: Sequence[Hint] = (), reference:
         ab = model.predict_ab(torch.from_numpy(squares), points if hints else None, histogram)
     ab = colorizer.crop_to_content(ab.float().numpy(), boxes)[0]
     lightness = squares[0, 0, : box.height, : box.width]  # the network's ab is 4x coarser than this
+    if reference is not None:  # measured at working resolution
+        ab = match_reference(lightness, ab, upsample_bilinear(ab, *lightness.shape), reference, reference_match)
     spread = model.config.hint_spread
-    if hints and spread > 0:  # at working resolution
+    if hints and spread > 0:  # after the reference, so a point keeps its colour whatever the reference says
         positions = working_positions(hints, (height, width), (box.height, box.width))
         ab = spread_hints(lightness, upsample_bilinear(ab, *lightness.shape), positions, _hint_ab(hints), spread,
                           model.config.hint_spread_lightness, model.config.hint_spread_floor,
                           model.config.hint_spread_max)
-    if reference is not None:  # measured at working resolution
-        ab = match_reference(lightness, ab, upsample_bilinear(ab, *lightness.shape), reference, reference_match)
     return colorizer.compose(photo, ab)
 
